@@ -1,0 +1,31 @@
+"""Fixtures shared by every test tree: a real PostgreSQL cluster and the built release artifacts."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "service"))
+
+from pgcluster import PgCluster  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PgCluster]:
+    cluster = PgCluster()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import build  # service/build.py
+
+    out = tmp_path_factory.mktemp("artifacts")
+    build.build(out)
+    return out

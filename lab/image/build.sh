@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Builds the lab base image (Debian bookworm, systemd as PID 1) with debootstrap and imports it
+# into podman. The tag carries a hash of this folder, so the 2-minute build runs only when the
+# image's definition changes. Prints the image reference on stdout.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+NAME=${AI_CS_LAB_IMAGE_NAME:-localhost/ai-cs-lab-base}
+SUITE=bookworm
+
+hash=$(cd "$HERE" && cat build.sh packages.txt | sha256sum | cut -c1-12)
+ref="$NAME:$hash"
+
+if podman image exists "$ref"; then
+  echo "$ref"
+  exit 0
+fi
+
+# The mirror comes from this machine's own apt sources, never a hard-coded host.
+mirror() {
+  local uri
+  uri=$(grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null \
+        | awk '{print $2}' | grep -v security | head -n1 || true)
+  if [[ -z $uri ]]; then
+    uri=$(grep -hsE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+          | awk '{print $2}' | grep -v security | head -n1 || true)
+  fi
+  [[ -n $uri ]] || { echo "build.sh: ERROR: no Debian mirror in /etc/apt/sources*; add one or set AI_CS_LAB_MIRROR" >&2; exit 1; }
+  echo "$uri"
+}
+MIRROR=${AI_CS_LAB_MIRROR:-$(mirror)}
+
+work=$(mktemp -d /var/tmp/ai-cs-lab-image.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+rootfs="$work/rootfs"
+
+echo "build.sh: building $ref from $MIRROR (about 2 minutes)" >&2
+packages=$(grep -vE '^\s*(#|$)' "$HERE/packages.txt" | paste -sd, -)
+debootstrap --variant=minbase --include="$packages" "$SUITE" "$rootfs" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
+  || { tail -n 30 "$work/debootstrap.log" >&2; echo "build.sh: ERROR: debootstrap failed (log above)" >&2; exit 1; }
+
+# systemd in a container: a fresh machine-id per container, and no units that need real hardware.
+: > "$rootfs/etc/machine-id"
+for unit in systemd-remount-fs.service getty.target console-getty.service systemd-udevd.service \
+            systemd-udevd-control.socket systemd-udevd-kernel.socket sys-kernel-debug.mount \
+            dev-hugepages.mount systemd-logind.service; do
+  ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
+done
+# Services start only where a role enables them; nothing app-specific is baked in.
+chroot "$rootfs" systemctl disable postgresql.service haproxy.service cron.service >/dev/null 2>&1 || true
+# Debian's haproxy unit fails in a container (226/NAMESPACE) because of BindReadOnlyPaths=.
+mkdir -p "$rootfs/etc/systemd/system/haproxy.service.d"
+printf '[Service]\nBindReadOnlyPaths=\n' > "$rootfs/etc/systemd/system/haproxy.service.d/container.conf"
+rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+
+tar -C "$rootfs" --numeric-owner -c . | podman import \
+  --change 'CMD ["/sbin/init"]' --change 'STOPSIGNAL=SIGRTMIN+3' --change 'ENV container=podman' \
+  --change "LABEL ai-cs.lab.definition=$hash" - "$ref" >/dev/null
+echo "build.sh: built $ref" >&2
+echo "$ref"

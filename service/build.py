@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Build the release artifacts: per version ai-customer-service-<version>-linux-amd64.tar.gz
+(executable, db/migration/, VERSION) and one SHA256SUMS. Reproducible: fixed timestamps,
+owners, modes and order, so the same sources give the same SHA256SUMS."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import re
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PACKAGE = HERE / "src" / "ai_customer_service"
+MIGRATIONS = HERE / "db" / "migration"
+EPOCH = (1980, 1, 1, 0, 0, 0)
+MAIN = b"import sys\nfrom ai_customer_service.main import main\n\nsys.exit(main())\n"
+MIGRATION_NAME = re.compile(r"^(\d+)_[A-Za-z0-9_]+\.(up|down)\.sql$")
+
+
+def artifact_name(version: str) -> str:
+    return f"ai-customer-service-{version}-linux-amd64.tar.gz"
+
+
+def zipapp(release: dict) -> bytes:
+    """The executable: a Python zip application with a shebang, built deterministically."""
+    info = {k: release[k] for k in ("version", "schema_version", "features")}
+    info["fault"] = release.get("fault")
+    entries = {"__main__.py": MAIN, "ai_customer_service/build_info.json": json.dumps(info, sort_keys=True).encode()}
+    for path in sorted(PACKAGE.glob("*.py")):
+        entries[f"ai_customer_service/{path.name}"] = path.read_bytes()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(entries):
+            zinfo = zipfile.ZipInfo(name, EPOCH)
+            zinfo.external_attr = 0o644 << 16
+            zinfo.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(zinfo, entries[name])
+    return b"#!/usr/bin/env python3\n" + buf.getvalue()
+
+
+def migrations(release: dict) -> dict[str, bytes]:
+    files = {}
+    for path in sorted(MIGRATIONS.glob("*.sql")):
+        match = MIGRATION_NAME.match(path.name)
+        if match and int(match.group(1)) <= release["schema_version"]:
+            files[path.name] = path.read_bytes()
+    for extra in release.get("extra_migrations", []):
+        files[Path(extra).name] = (HERE / extra).read_bytes()
+    return files
+
+
+def tarball(release: dict) -> bytes:
+    members: list[tuple[str, bytes | None, int]] = [
+        ("ai-customer-service", zipapp(release), 0o755),
+        ("VERSION", (release["version"] + "\n").encode(), 0o644),
+        ("db", None, 0o755),
+        ("db/migration", None, 0o755),
+    ]
+    members += [(f"db/migration/{name}", data, 0o644) for name, data in sorted(migrations(release).items())]
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data, mode in members:
+            ti = tarfile.TarInfo(name)
+            ti.mode, ti.mtime, ti.uid, ti.gid, ti.uname, ti.gname = mode, 0, 0, 0, "root", "root"
+            if data is None:
+                ti.type = tarfile.DIRTYPE
+                tar.addfile(ti)
+            else:
+                ti.size = len(data)
+                tar.addfile(ti, io.BytesIO(data))
+    out = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as gz:
+        gz.write(raw.getvalue())
+    return out.getvalue()
+
+
+def build(out: Path, only: list[str] | None = None) -> dict[str, str]:
+    releases = json.loads((HERE / "releases.json").read_text())["releases"]
+    out.mkdir(parents=True, exist_ok=True)
+    sums: dict[str, str] = {}
+    for release in releases:
+        if only and release["version"] not in only:
+            continue
+        name = artifact_name(release["version"])
+        data = tarball(release)
+        target = out / name
+        if not target.exists() or target.read_bytes() != data:
+            tmp = target.with_suffix(".partial")
+            tmp.write_bytes(data)
+            tmp.replace(target)
+        sums[name] = hashlib.sha256(data).hexdigest()
+    text = "".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items()))
+    sums_file = out / "SHA256SUMS"
+    if not sums_file.exists() or sums_file.read_text() != text:
+        sums_file.write_text(text)
+    return sums
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=HERE.parent / "build" / "artifacts")
+    parser.add_argument("--version", action="append", dest="versions", help="build only this version (repeatable)")
+    args = parser.parse_args()
+    sums = build(args.out, args.versions)
+    for name in sorted(sums):
+        print(f"{sums[name]}  {args.out / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Release artifacts are complete and reproducible."""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+
+import build
+
+
+def test_building_twice_gives_identical_sha256sums(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    build.build(first)
+    build.build(second)
+    assert (first / "SHA256SUMS").read_bytes() == (second / "SHA256SUMS").read_bytes()
+
+
+def test_sums_match_files_and_tarballs_hold_the_release(artifacts):
+    lines = (artifacts / "SHA256SUMS").read_text().splitlines()
+    assert len(lines) == 5
+    for line in lines:
+        digest, name = line.split("  ")
+        assert hashlib.sha256((artifacts / name).read_bytes()).hexdigest() == digest
+    with tarfile.open(artifacts / "ai-customer-service-v1.1.0-linux-amd64.tar.gz") as tar:
+        names = set(tar.getnames())
+        assert tar.getmember("ai-customer-service").mode == 0o755
+    assert {"ai-customer-service", "VERSION", "db/migration/0001_init.up.sql", "db/migration/0002_ticket_priority.up.sql"} <= names
+    with tarfile.open(artifacts / "ai-customer-service-v1.0.0-linux-amd64.tar.gz") as tar:
+        assert "db/migration/0002_ticket_priority.up.sql" not in tar.getnames()
