@@ -1,0 +1,204 @@
+#!/usr/bin/python
+# Copyright: ai-customer-service contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module: probe health endpoints until each meets its expectation."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: health_probe
+short_description: Probe HTTP health endpoints until each is healthy, within a deadline
+description:
+  - Probes one or more endpoints (C(/live), C(/ready), C(/actuator/health) or any URL) repeatedly until each meets
+    its expectation, all within one overall I(timeout).
+  - An expectation is a set of acceptable status codes, JSON fields that must hold given values (dotted paths such
+    as C(components.postgres)), and optionally the version the answer must report.
+  - On failure the message names each unhealthy endpoint with what was expected, what was last seen and the last
+    body, so the operator sees the cause without another command.
+  - Uses Ansible's own URL helpers; nothing needs installing on the target. Never changes anything.
+version_added: "1.0.0"
+author: ai-customer-service contributors
+options:
+  base_url:
+    description: Prefix for endpoints given by I(path), for example C(http://127.0.0.1:8080).
+    type: str
+  endpoints:
+    description: The endpoints to probe.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Name used in results and messages. Defaults to the path or URL.
+        type: str
+      path:
+        description: Path appended to I(base_url).
+        type: str
+      url:
+        description: Full URL (instead of I(path)).
+        type: str
+      status:
+        description: Acceptable status codes.
+        type: list
+        elements: int
+        default: [200]
+      json:
+        description: 'Dotted JSON paths and the values they must hold, for example C({"components.postgres": "UP"}).'
+        type: dict
+        default: {}
+      version:
+        description: The version the answer must report at I(version_field).
+        type: str
+      version_field:
+        description: Dotted JSON path of the reported version.
+        type: str
+        default: version
+  timeout:
+    description: Overall seconds for all endpoints to become healthy.
+    type: float
+    default: 60
+  interval:
+    description: Seconds between rounds of probes.
+    type: float
+    default: 1
+  request_timeout:
+    description: Seconds to wait for one answer.
+    type: float
+    default: 5
+  validate_certs:
+    description: Verify TLS certificates for https URLs.
+    type: bool
+    default: true
+notes:
+  - Supports check mode (it only reads).
+"""
+
+EXAMPLES = r"""
+- name: Wait for the new version to be live, ready and reporting its version
+  health_probe:
+    base_url: http://127.0.0.1:8080
+    endpoints:
+      - path: /live
+      - path: /ready
+        json: {status: UP, components.postgres: UP}
+      - path: /actuator/health
+        version: v1.1.0
+    timeout: 60
+
+- name: Check once, without waiting (diagnostics)
+  health_probe:
+    base_url: http://127.0.0.1:8080
+    endpoints: [{path: /ready}]
+    timeout: 0
+  register: ready
+  failed_when: false
+"""
+
+RETURN = r"""
+healthy:
+  description: True when every endpoint met its expectation.
+  returned: always
+  type: bool
+elapsed:
+  description: Seconds the whole probe took.
+  returned: always
+  type: float
+endpoints:
+  description: Per endpoint name, the final observation.
+  returned: always
+  type: dict
+  contains:
+    url: {description: URL probed., type: str, returned: always}
+    healthy: {description: Whether it met the expectation., type: bool, returned: always}
+    status: {description: Last status code (null when no answer)., type: int, returned: always}
+    latency_ms: {description: Latency of the last probe., type: float, returned: always}
+    body: {description: Last answer, parsed when JSON., type: raw, returned: always}
+    attempts: {description: Probes sent., type: int, returned: always}
+    time_to_healthy: {description: Seconds until it was healthy (null if never)., type: float, returned: always}
+    problem: {description: Expected vs last seen, when unhealthy., type: str, returned: always}
+  sample:
+    /ready: {url: "http://127.0.0.1:8080/ready", healthy: true, status: 200, latency_ms: 3.1,
+             body: {status: UP, components: {postgres: UP}}, attempts: 2, time_to_healthy: 1.02, problem: null}
+"""
+
+import time
+
+from ansible.module_utils.ai_cs_health import judge
+from ansible.module_utils.ai_cs_http import exchange
+from ansible.module_utils.basic import AnsibleModule
+
+def main() -> None:
+    endpoint_spec = {
+        "name": {"type": "str"},
+        "path": {"type": "str"},
+        "url": {"type": "str"},
+        "status": {"type": "list", "elements": "int", "default": [200]},
+        "json": {"type": "dict", "default": {}},
+        "version": {"type": "str"},
+        "version_field": {"type": "str", "default": "version"},
+    }
+    module = AnsibleModule(
+        argument_spec={
+            "base_url": {"type": "str"},
+            "endpoints": {
+                "type": "list", "elements": "dict", "required": True, "options": endpoint_spec,
+                "mutually_exclusive": [("path", "url")], "required_one_of": [("path", "url")],
+            },
+            "timeout": {"type": "float", "default": 60},
+            "interval": {"type": "float", "default": 1},
+            "request_timeout": {"type": "float", "default": 5},
+            "validate_certs": {"type": "bool", "default": True},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    if not p["endpoints"]:
+        module.fail_json(msg="endpoints is empty: give at least one endpoint to probe")
+    specs = []
+    for ep in p["endpoints"]:
+        if ep["path"] is not None and not p["base_url"]:
+            module.fail_json(msg=f"endpoint {ep['path']} is a path but base_url is not set")
+        url = ep["url"] or p["base_url"].rstrip("/") + "/" + ep["path"].lstrip("/")
+        specs.append({**ep, "url": url, "name": ep["name"] or ep["path"] or ep["url"]})
+    names = [s["name"] for s in specs]
+    if len(set(names)) != len(names):
+        module.fail_json(msg=f"endpoint names must be unique, got {names}")
+
+    started = time.monotonic()
+    deadline = started + p["timeout"]
+    state = {
+        s["name"]: {"url": s["url"], "healthy": False, "status": None, "latency_ms": None, "body": None,
+                    "attempts": 0, "time_to_healthy": None, "problem": "not probed"}
+        for s in specs
+    }
+    while True:
+        for spec in specs:
+            seen = state[spec["name"]]
+            if seen["healthy"]:
+                continue
+            remaining = max(deadline - time.monotonic(), 0.1)
+            answer = exchange(spec["url"], timeout=min(p["request_timeout"], remaining), validate_certs=p["validate_certs"])
+            problem = judge(spec, answer.status, answer.body, answer.error)
+            seen.update(status=answer.status, latency_ms=answer.latency_ms, body=answer.body, problem=problem)
+            seen["attempts"] += 1
+            if problem is None:
+                seen.update(healthy=True, time_to_healthy=round(time.monotonic() - started, 3))
+        if all(s["healthy"] for s in state.values()) or time.monotonic() + p["interval"] > deadline:
+            break
+        time.sleep(p["interval"])
+
+    healthy = all(s["healthy"] for s in state.values())
+    result = {"changed": False, "healthy": healthy, "elapsed": round(time.monotonic() - started, 3), "endpoints": state}
+    if not healthy:
+        lines = [
+            f"{name} ({s['url']}): {s['problem']} after {s['attempts']} attempt(s); last body: {str(s['body'])[:300]}"
+            for name, s in state.items()
+            if not s["healthy"]
+        ]
+        module.fail_json(msg=f"not healthy within {p['timeout']:g}s: " + " | ".join(lines), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,287 @@
+#!/usr/bin/python
+# Copyright: ai-customer-service contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module: apply golang-migrate style SQL migrations safely."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pg_migrate
+short_description: Apply golang-migrate style SQL migrations to PostgreSQL, safely
+description:
+  - Applies C(NNNN_name.up.sql) files from a directory in version order, or C(.down.sql) files down to
+    I(target_version).
+  - Keeps golang-migrate's C(schema_migrations(version bigint, dirty boolean)) table, so the service's own
+    migrator and this module agree on the schema version.
+  - Each migration runs in one transaction together with its version update, so a failing migration leaves
+    the schema, the data and the version as they were, and never dirty.
+  - Takes the same PostgreSQL advisory lock as golang-migrate; a second runner waits up to I(lock_timeout)
+    seconds, then fails naming the session that holds the lock.
+  - Refuses a dirty database (left by a failed golang-migrate run) with how to repair it.
+  - Records a SHA-256 checksum of every applied file in I(checksum_table) and refuses to run when an applied
+    file has changed. Files applied before checksums were kept are adopted on first run.
+  - In check mode, lists the pending migrations and changes nothing (not even the bookkeeping tables).
+version_added: "1.0.0"
+author: ai-customer-service contributors
+options:
+  path:
+    description: Directory holding the migration files (a release's C(db/migration)).
+    type: path
+    required: true
+  target_version:
+    description:
+      - Version to migrate to. Omitted means the newest migration in I(path).
+      - Lower than the current version migrates down with the C(.down.sql) files, which must all exist.
+      - C(0) means an empty schema (every migration undone).
+    type: int
+  dsn:
+    description:
+      - Connection string, C(postgres://user:pass@host:port/db?sslmode=disable) as in C(AI_CS_POSTGRES_DSN).
+      - Mutually exclusive with the C(login_*) options.
+    type: str
+  login_host:
+    description: Host of the database server.
+    type: str
+    default: localhost
+  login_port:
+    description: Port of the database server.
+    type: int
+    default: 5432
+  login_user:
+    description: Role to connect as; it needs to own the schema objects the migrations change.
+    type: str
+  login_password:
+    description: Password of I(login_user).
+    type: str
+  db:
+    description: Database to migrate.
+    type: str
+    aliases: [login_db]
+  connect_timeout:
+    description: Seconds to wait for the connection.
+    type: int
+    default: 10
+  lock_timeout:
+    description: Seconds to wait for the migration lock held by another runner before failing.
+    type: float
+    default: 60
+  table:
+    description: golang-migrate's version table.
+    type: str
+    default: schema_migrations
+  checksum_table:
+    description: Table keeping the checksum of every applied migration file.
+    type: str
+    default: schema_migrations_checksums
+requirements:
+  - psycopg2 on the host that runs the module (Debian C(python3-psycopg2)).
+notes:
+  - Statements that cannot run inside a transaction (C(CREATE INDEX CONCURRENTLY), C(VACUUM)) are not supported
+    in migration files.
+  - Supports check mode.
+seealso:
+  - module: community.postgresql.postgresql_query
+"""
+
+EXAMPLES = r"""
+- name: Migrate to the release's newest schema
+  pg_migrate:
+    path: /opt/ai-customer-service/releases/v1.1.0/db/migration
+    dsn: "{{ ai_cs_postgres_dsn }}"
+  no_log: false  # the dsn option is no_log already; results carry no secret
+
+- name: Show what would run (check mode lists pending migrations)
+  pg_migrate:
+    path: /opt/ai-customer-service/releases/v1.1.0/db/migration
+    login_host: db
+    login_user: ai_cs
+    login_password: "{{ vault_ai_cs_db_password }}"
+    db: ai_customer_service
+  check_mode: true
+  register: plan
+
+- name: Undo v1.1.0's migration (its release ships 0002_*.down.sql)
+  pg_migrate:
+    path: /opt/ai-customer-service/releases/v1.1.0/db/migration
+    dsn: "{{ ai_cs_postgres_dsn }}"
+    target_version: 1
+"""
+
+RETURN = r"""
+version_before:
+  description: Schema version before the run (null for an empty database).
+  returned: always
+  type: int
+  sample: 1
+version_after:
+  description: Schema version after the run (in check mode, what it would be).
+  returned: always
+  type: int
+  sample: 2
+direction:
+  description: C(up), C(down) or C(none).
+  returned: always
+  type: str
+applied:
+  description: Migrations run, in order, with the resulting version and the time each took.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"version": 2, "file": "0002_ticket_priority.up.sql", "direction": "up", "version_after": 2, "seconds": 0.012}]
+pending:
+  description: Files that would run (check mode), or that were to run when the module failed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["0002_ticket_priority.up.sql"]
+database_ahead:
+  description: True when the database is newer than the newest file in I(path) (older release on a newer, compatible schema).
+  returned: always
+  type: bool
+adopted:
+  description: Versions whose checksums were recorded for the first time (applied before checksums were kept).
+  returned: always
+  type: list
+  elements: int
+lock_id:
+  description: The PostgreSQL advisory lock key (golang-migrate's).
+  returned: always
+  type: int
+lock_wait_seconds:
+  description: Time spent waiting for the lock.
+  returned: when not in check mode
+  type: float
+"""
+
+import re
+import traceback
+from urllib.parse import unquote, urlsplit
+
+from ansible.module_utils.ai_cs_migrate import MigrationError, Runner, discover, plan
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    import psycopg2
+except ImportError:
+    psycopg2 = None
+    PSYCOPG2_ERROR = traceback.format_exc()
+else:
+    PSYCOPG2_ERROR = None
+
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def connect(module: AnsibleModule):
+    p = module.params
+    if p["dsn"]:
+        parts = urlsplit(p["dsn"])
+        if parts.password:
+            module.no_log_values.add(unquote(parts.password))
+        where = f"{parts.hostname}:{parts.port or 5432}/{parts.path.lstrip('/')} as {parts.username}"
+        kwargs = {"dsn": p["dsn"]}
+    else:
+        where = f"{p['login_host']}:{p['login_port']}/{p['db']} as {p['login_user']}"
+        kwargs = {
+            "host": p["login_host"], "port": p["login_port"], "user": p["login_user"],
+            "password": p["login_password"], "dbname": p["db"],
+        }
+    try:
+        conn = psycopg2.connect(connect_timeout=p["connect_timeout"], application_name="ansible pg_migrate", **kwargs)
+    except psycopg2.Error as exc:
+        module.fail_json(
+            msg=f"cannot connect to PostgreSQL at {where}: {str(exc).strip()}; cause: server down or unreachable, "
+            "wrong credentials, or the database does not exist; fix: check that psql connects with the same settings"
+        )
+    return conn
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "target_version": {"type": "int"},
+            "dsn": {"type": "str", "no_log": True},
+            "login_host": {"type": "str", "default": "localhost"},
+            "login_port": {"type": "int", "default": 5432},
+            "login_user": {"type": "str"},
+            "login_password": {"type": "str", "no_log": True},
+            "db": {"type": "str", "aliases": ["login_db"]},
+            "connect_timeout": {"type": "int", "default": 10},
+            "lock_timeout": {"type": "float", "default": 60},
+            "table": {"type": "str", "default": "schema_migrations"},
+            "checksum_table": {"type": "str", "default": "schema_migrations_checksums"},
+        },
+        mutually_exclusive=[("dsn", "login_user"), ("dsn", "login_password"), ("dsn", "db")],
+        required_one_of=[("dsn", "db")],
+        required_by={"db": ("login_user",)},
+        supports_check_mode=True,
+    )
+    if psycopg2 is None:
+        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_ERROR)
+    p = module.params
+    for option in ("table", "checksum_table"):
+        if not IDENTIFIER.match(p[option]):
+            module.fail_json(msg=f"{option} {p[option]!r} is not a plain lower-case SQL identifier")
+    if p["target_version"] is not None and p["target_version"] < 0:
+        module.fail_json(msg="target_version must be 0 or greater")
+
+    result = {"changed": False, "applied": [], "pending": [], "adopted": [], "database_ahead": False}
+    try:
+        migrations = discover(p["path"])
+    except MigrationError as exc:
+        module.fail_json(msg=str(exc), **result)
+
+    conn = connect(module)
+    runner = Runner(conn, p["table"], p["checksum_table"])
+    result["lock_id"] = runner.lock_id
+    locked = False
+    try:
+        version, dirty, applied = runner.state()
+        result["version_before"] = version
+        if dirty:
+            module.fail_json(
+                msg=f"database {runner.database} is dirty at version {version}: a migration failed part-way under a "
+                "runner without transactions (golang-migrate); cause: the schema may be half-changed; fix: compare "
+                f"the schema with migration {version}, repair it by hand, then mark the last complete version clean: "
+                f"UPDATE {p['table']} SET version = <last complete>, dirty = false (golang-migrate: migrate force <version>)",
+                **result,
+            )
+        the_plan = plan(migrations, version, p["target_version"], applied)
+        result.update(
+            direction=the_plan.direction,
+            pending=[(m.up if the_plan.direction == "up" else m.down).name for m in the_plan.steps],
+            database_ahead=the_plan.ahead,
+            version_after=the_plan.target,
+        )
+        if module.check_mode:
+            result["changed"] = bool(the_plan.steps)
+            module.exit_json(**result)
+
+        result["lock_wait_seconds"] = round(runner.acquire(p["lock_timeout"]), 3)
+        locked = True
+        # State may have moved while we waited for the lock: read and plan again under it.
+        runner.ensure_tables()
+        version, dirty, applied = runner.state()
+        if dirty:
+            module.fail_json(msg=f"database {runner.database} became dirty at version {version} while waiting", **result)
+        result["adopted"] = runner.adopt(migrations, version, applied)
+        version, _, applied = runner.state()
+        the_plan = plan(migrations, version, p["target_version"], applied)
+        result["applied"] = runner.apply(the_plan)
+        result["pending"] = []
+        result["version_after"] = the_plan.target
+        result["changed"] = bool(result["applied"] or result["adopted"])
+    except MigrationError as exc:
+        module.fail_json(msg=str(exc), **result)
+    except psycopg2.Error as exc:
+        module.fail_json(msg=f"PostgreSQL error: {str(exc).strip()}", **result)
+    finally:
+        if locked:
+            runner.release()
+        conn.close()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

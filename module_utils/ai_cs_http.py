@@ -1,0 +1,53 @@
+# Copyright: ai-customer-service contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One HTTP exchange through Ansible's own URL helpers (nothing to install on targets)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.urls import open_url
+
+
+@dataclass
+class Answer:
+    status: int | None  # None when no HTTP answer came (refused, timeout, DNS)
+    body: Any  # parsed JSON, else text
+    latency_ms: float
+    error: str | None = None
+
+
+def _parse(raw: bytes) -> Any:
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def exchange(
+    url: str,
+    method: str = "GET",
+    data: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 5.0,
+    validate_certs: bool = True,
+) -> Answer:
+    started = time.monotonic()
+    try:
+        resp = open_url(
+            url, data=data, headers=headers or {}, method=method, timeout=timeout,
+            validate_certs=validate_certs, follow_redirects="none",
+        )
+        raw, status = resp.read(), resp.getcode()
+    except HTTPError as err:
+        raw, status = err.read() or b"", err.code
+    except (URLError, socket.timeout, ConnectionError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        return Answer(None, None, round((time.monotonic() - started) * 1000, 1), f"{type(err).__name__}: {reason}")
+    return Answer(status, _parse(raw), round((time.monotonic() - started) * 1000, 1))

@@ -1,0 +1,285 @@
+# Copyright: ai-customer-service contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Migrations in golang-migrate's layout, applied safely.
+
+Pure parts (discovery, checksums, planning, the advisory lock id) are separate from the database
+runner so they can be unit-tested. The runner keeps golang-migrate's schema_migrations table
+(version bigint, dirty boolean) so the service's own migrator agrees with it, and adds: one
+transaction per migration together with its version update, an advisory lock with a timeout,
+refusal of a dirty database, and a checksum per applied file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FILE_RE = re.compile(r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9_.-]+?)\.(?P<direction>up|down)\.sql$")
+ADVISORY_LOCK_SALT = 1486364155  # golang-migrate's advisoryLockIDSalt
+
+
+class MigrationError(Exception):
+    """What failed, the likely cause and the fix, in that order."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    up: Path
+    down: Path | None
+    checksum: str
+
+    @property
+    def filename(self) -> str:
+        return self.up.name
+
+
+@dataclass
+class Plan:
+    direction: str  # "up", "down" or "none"
+    current: int | None
+    target: int | None
+    steps: list[Migration] = field(default_factory=list)
+    ahead: bool = False  # the database is newer than this release's files
+
+
+def file_checksum(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def discover(directory: str | Path) -> list[Migration]:
+    root = Path(directory)
+    if not root.is_dir():
+        raise MigrationError(
+            f"migration directory {root} does not exist; cause: wrong path or the release was not unpacked; "
+            "fix: point path at the release's db/migration directory"
+        )
+    ups: dict[int, Path] = {}
+    downs: dict[int, Path] = {}
+    for path in sorted(root.iterdir()):
+        if path.suffix != ".sql":
+            continue
+        match = FILE_RE.match(path.name)
+        if not match:
+            raise MigrationError(
+                f"unrecognised migration file {path.name}; cause: name not in golang-migrate's "
+                "NNNN_name.up.sql / NNNN_name.down.sql form; fix: rename it or move it out of the directory"
+            )
+        version, direction = int(match["version"]), match["direction"]
+        bucket = ups if direction == "up" else downs
+        if version in bucket:
+            raise MigrationError(
+                f"two {direction} migrations for version {version} ({bucket[version].name}, {path.name}); "
+                "fix: keep exactly one file per version and direction"
+            )
+        bucket[version] = path
+    orphans = sorted(set(downs) - set(ups))
+    if orphans:
+        raise MigrationError(f"down migrations without an up migration: versions {orphans}; fix: add or remove them")
+    return [
+        Migration(v, FILE_RE.match(ups[v].name)["name"], ups[v], downs.get(v), file_checksum(ups[v]))
+        for v in sorted(ups)
+    ]
+
+
+def plan(
+    migrations: list[Migration], current: int | None, target: int | None, applied: dict[int, str]
+) -> Plan:
+    """What to run to go from current to target (None = latest); checks applied files are unchanged."""
+    by_version = {m.version: m for m in migrations}
+    for version, recorded in sorted(applied.items()):
+        m = by_version.get(version)
+        if m is not None and m.checksum != recorded:
+            raise MigrationError(
+                f"applied migration {m.filename} has changed since it was applied "
+                f"(recorded sha256 {recorded[:12]}…, file now {m.checksum[:12]}…); cause: an applied migration "
+                "was edited; fix: restore the original file and put the change in a new migration"
+            )
+    latest = migrations[-1].version if migrations else 0
+    start = current or 0
+    goal = latest if target is None else target
+    if target is not None and target != 0 and target not in by_version:
+        raise MigrationError(
+            f"target version {target} is not among this release's migrations ({sorted(by_version) or 'none'}); "
+            "fix: choose one of them, or 0 for an empty schema"
+        )
+    if goal > start:
+        steps = [m for m in migrations if start < m.version <= goal]
+        return Plan("up", current, goal, steps)
+    if goal < start:
+        if target is None:  # release older than the schema: expand/contract keeps it runnable
+            return Plan("none", current, current, [], ahead=True)
+        needed = sorted({v for v in by_version if goal < v <= start} | {start}, reverse=True)
+        missing = [v for v in needed if v not in by_version or by_version[v].down is None]
+        if missing:
+            raise MigrationError(
+                f"cannot migrate down from {start} to {goal}: no .down.sql for versions {missing}; "
+                "cause: the release does not ship reversible migrations for them; "
+                "fix: restore the pre-migration backup instead, or keep the schema (expand/contract)"
+            )
+        return Plan("down", current, goal, [by_version[v] for v in needed])
+    return Plan("none", current, current, [])
+
+
+def advisory_lock_id(database: str, schema: str = "public", table: str = "schema_migrations") -> int:
+    """golang-migrate's GenerateAdvisoryLockId(db, schema, table), so both runners exclude each other."""
+    joined = "\x00".join([schema, table, database]).encode()
+    return (zlib.crc32(joined) * ADVISORY_LOCK_SALT) & 0xFFFFFFFF
+
+
+class Runner:
+    """Applies a Plan on a psycopg2 connection (autocommit off), holding the advisory lock."""
+
+    def __init__(self, conn: Any, table: str = "schema_migrations", checksum_table: str = "schema_migrations_checksums"):
+        self.conn = conn
+        self.table = table
+        self.checksum_table = checksum_table
+        with conn.cursor() as cur:
+            cur.execute("SELECT current_database(), current_schema()")
+            self.database, self.schema = cur.fetchone()
+        conn.commit()
+        self.lock_id = advisory_lock_id(self.database, self.schema, table)
+
+    # -- locking -----------------------------------------------------------------------------
+    def acquire(self, timeout: float, interval: float = 0.5) -> float:
+        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        while True:
+            with self.conn.cursor() as cur:
+                cur.execute("SELECT pg_try_advisory_lock(%s)", (self.lock_id,))
+                got = cur.fetchone()[0]
+            self.conn.commit()
+            if got:
+                return time.monotonic() - started
+            if time.monotonic() >= deadline:
+                raise MigrationError(
+                    f"migration lock (PostgreSQL advisory lock {self.lock_id} on {self.database}) is held by "
+                    f"{self.holder()}; waited {timeout:g}s; cause: another migration is running; "
+                    "fix: wait for it to finish and run again; if that process is gone, end its session with "
+                    "SELECT pg_terminate_backend(pid)"
+                )
+            time.sleep(interval)
+
+    def holder(self) -> str:
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "SELECT a.pid, a.application_name, a.client_addr::text, a.backend_start "
+                "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.objid = %s AND l.classid = 0",
+                (self.lock_id & 0xFFFFFFFF,),
+            )
+            row = cur.fetchone()
+        self.conn.commit()
+        if not row:
+            return "another session"
+        pid, app, addr, since = row
+        return f"pid {pid} ({app or 'no application_name'} from {addr or 'local socket'}, connected {since:%Y-%m-%d %H:%M:%S%z})"
+
+    def release(self) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s)", (self.lock_id,))
+        self.conn.commit()
+
+    # -- state -------------------------------------------------------------------------------
+    def _exists(self, cur: Any, table: str) -> bool:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
+        return bool(cur.fetchone()[0])
+
+    def state(self) -> tuple[int | None, bool, dict[int, str]]:
+        """(version, dirty, {version: checksum}) without changing anything."""
+        with self.conn.cursor() as cur:
+            version, dirty, applied = None, False, {}
+            if self._exists(cur, self.table):
+                cur.execute(f"SELECT version, dirty FROM {self.table} LIMIT 1")  # noqa: S608 - validated name
+                row = cur.fetchone()
+                if row:
+                    version, dirty = int(row[0]), bool(row[1])
+            if self._exists(cur, self.checksum_table):
+                cur.execute(f"SELECT version, checksum FROM {self.checksum_table}")  # noqa: S608
+                applied = {int(v): c for v, c in cur.fetchall()}
+        self.conn.commit()
+        return version, dirty, applied
+
+    def ensure_tables(self) -> None:
+        with self.conn.cursor() as cur:
+            # golang-migrate's own definition, so its migrator reads the same table.
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)")
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.checksum_table} (version bigint PRIMARY KEY, name text NOT NULL, "
+                "checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), "
+                "applied_by text NOT NULL DEFAULT current_user)"
+            )
+        self.conn.commit()
+
+    def adopt(self, migrations: list[Migration], current: int | None, applied: dict[int, str]) -> list[int]:
+        """Record checksums of files applied before checksums were kept (e.g. by golang-migrate)."""
+        adopted = [m for m in migrations if current is not None and m.version <= current and m.version not in applied]
+        with self.conn.cursor() as cur:
+            for m in adopted:
+                cur.execute(
+                    f"INSERT INTO {self.checksum_table} (version, name, checksum) VALUES (%s, %s, %s) "  # noqa: S608
+                    "ON CONFLICT (version) DO NOTHING",
+                    (m.version, m.filename, m.checksum),
+                )
+        self.conn.commit()
+        return [m.version for m in adopted]
+
+    # -- applying ----------------------------------------------------------------------------
+    def _set_version(self, cur: Any, version: int | None) -> None:
+        cur.execute(f"DELETE FROM {self.table}")  # noqa: S608
+        if version:
+            cur.execute(f"INSERT INTO {self.table} (version, dirty) VALUES (%s, false)", (version,))  # noqa: S608
+
+    def apply(self, p: Plan) -> list[dict[str, Any]]:
+        done: list[dict[str, Any]] = []
+        for m in p.steps:
+            path = m.up if p.direction == "up" else m.down
+            assert path is not None  # plan() guarantees down files exist for a down plan
+            version_after = m.version if p.direction == "up" else self._previous(m, p)
+            started = time.monotonic()
+            try:
+                with self.conn.cursor() as cur:
+                    cur.execute(path.read_text(encoding="utf-8"))
+                    self._set_version(cur, version_after)
+                    if p.direction == "up":
+                        cur.execute(
+                            f"INSERT INTO {self.checksum_table} (version, name, checksum) VALUES (%s, %s, %s) "  # noqa: S608
+                            "ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
+                            "applied_at = now(), applied_by = current_user",
+                            (m.version, m.filename, m.checksum),
+                        )
+                    else:
+                        cur.execute(f"DELETE FROM {self.checksum_table} WHERE version = %s", (m.version,))  # noqa: S608
+                self.conn.commit()
+            except Exception as exc:
+                self.conn.rollback()
+                before = done[-1]["version_after"] if done else p.current
+                error = str(getattr(exc, "pgerror", None) or exc).strip().splitlines()[0]
+                raise MigrationError(
+                    f"migration {path.name} failed: {error}; it ran in one transaction and was rolled back, so "
+                    f"nothing from it was applied: schema version stays {before} and is not dirty; cause: an error "
+                    "in the migration's SQL against this database; fix: correct it in a new release (the database "
+                    "is as it was before this file)"
+                ) from exc
+            done.append({
+                "version": m.version,
+                "file": path.name,
+                "direction": p.direction,
+                "version_after": version_after,
+                "seconds": round(time.monotonic() - started, 3),
+            })
+        return done
+
+    @staticmethod
+    def _previous(m: Migration, p: Plan) -> int | None:
+        """After undoing m, the schema is at the next lower step of the plan, or at the target."""
+        lower = [s.version for s in p.steps if s.version < m.version]
+        if lower:
+            return max(lower)
+        return p.target or None

@@ -1,0 +1,184 @@
+"""pg_migrate through Ansible against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from ansible_run import run_module
+from pgcluster import APP_PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
+MIGRATIONS = ROOT / "service" / "db" / "migration"
+FAILING = ROOT / "service" / "fixtures" / "migration" / "0003_fixture_fails_partway.up.sql"
+_names = itertools.count(1)
+
+
+@pytest.fixture
+def db(pg):
+    return pg.create_database(f"mig_test_{next(_names)}")
+
+
+@pytest.fixture
+def release(tmp_path):
+    """A copy of the service's migrations that a test may extend or edit."""
+    target = tmp_path / "migration"
+    shutil.copytree(MIGRATIONS, target)
+    return target
+
+
+def query(pg, db, sql, *args):
+    conn = pg.connect(db)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+def state(pg, db):
+    if query(pg, db, "SELECT to_regclass('schema_migrations')") == [(None,)]:
+        return None
+    rows = query(pg, db, "SELECT version, dirty FROM schema_migrations")
+    return rows[0] if rows else None
+
+
+def migrate(pg, db, path, **extra):
+    check = extra.pop("check", False)
+    return run_module("pg_migrate", {"path": str(path), "dsn": pg.dsn(db), **extra}, check=check)[0]
+
+
+def test_fresh_database_then_idempotent(pg, db, release):
+    result = migrate(pg, db, release)
+    assert not result.get("failed"), result
+    assert result["changed"] and result["version_before"] is None and result["version_after"] == 2
+    assert [a["file"] for a in result["applied"]] == ["0001_init.up.sql", "0002_ticket_priority.up.sql"]
+    assert state(pg, db) == (2, False)
+    assert query(pg, db, "SELECT version FROM schema_migrations_checksums ORDER BY 1") == [(1,), (2,)]
+    again = migrate(pg, db, release)
+    assert not again["changed"] and again["applied"] == [] and again["direction"] == "none"
+
+
+def test_partly_migrated_applies_only_the_rest(pg, db, release):
+    assert migrate(pg, db, release, target_version=1)["version_after"] == 1
+    result = migrate(pg, db, release)
+    assert [a["version"] for a in result["applied"]] == [2]
+    assert state(pg, db) == (2, False)
+
+
+def test_failing_migration_leaves_version_and_data_unchanged(pg, db, release):
+    migrate(pg, db, release)
+    query(pg, db, "INSERT INTO cs_sessions (open_id, channel) VALUES ('u', 'widget')")
+    query(pg, db, "INSERT INTO cs_tickets (session_id, message_id, reason) SELECT id, 'm', 'handoff' FROM cs_sessions")
+    shutil.copy(FAILING, release)
+    result = migrate(pg, db, release)
+    assert result["failed"]
+    assert "0003_fixture_fails_partway.up.sql failed: ERROR:  division by zero" in result["msg"]
+    assert "schema version stays 2 and is not dirty" in result["msg"]
+    assert state(pg, db) == (2, False)
+    assert query(pg, db, "SELECT to_regclass('cs_fixture_partial')") == [(None,)]
+    assert query(pg, db, "SELECT status FROM cs_tickets") == [("open",)]
+    assert query(pg, db, "SELECT version FROM schema_migrations_checksums WHERE version = 3") == []
+
+
+def test_changed_applied_file_is_refused(pg, db, release):
+    migrate(pg, db, release)
+    (release / "0001_init.up.sql").write_text("-- edited after it was applied\nSELECT 1;")
+    (release / "0003_next.up.sql").write_text("CREATE TABLE cs_next (id int);")
+    result = migrate(pg, db, release)
+    assert result["failed"] and "0001_init.up.sql has changed since it was applied" in result["msg"]
+    assert query(pg, db, "SELECT to_regclass('cs_next')") == [(None,)]
+    assert state(pg, db) == (2, False)
+
+
+def test_check_mode_lists_pending_and_changes_nothing(pg, db, release):
+    result = migrate(pg, db, release, check=True)
+    assert result["changed"] and result["pending"] == ["0001_init.up.sql", "0002_ticket_priority.up.sql"]
+    assert query(pg, db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
+    migrate(pg, db, release, target_version=1)
+    result = migrate(pg, db, release, check=True)
+    assert result["pending"] == ["0002_ticket_priority.up.sql"] and result["version_after"] == 2
+    assert state(pg, db) == (1, False)
+
+
+def test_down_to_a_target(pg, db, release):
+    migrate(pg, db, release)
+    result = migrate(pg, db, release, target_version=1)
+    assert result["direction"] == "down"
+    assert [a["file"] for a in result["applied"]] == ["0002_ticket_priority.down.sql"]
+    assert state(pg, db) == (1, False)
+    assert query(pg, db, "SELECT count(*) FROM information_schema.columns WHERE column_name = 'priority'") == [(0,)]
+    assert query(pg, db, "SELECT version FROM schema_migrations_checksums") == [(1,)]
+    assert migrate(pg, db, release)["applied"][0]["version"] == 2  # and up again
+
+
+def test_down_without_down_files_is_refused_before_anything(pg, db, release):
+    migrate(pg, db, release)
+    (release / "0002_ticket_priority.down.sql").unlink()
+    result = migrate(pg, db, release, target_version=1)
+    assert result["failed"] and "no .down.sql for versions [2]" in result["msg"]
+    assert state(pg, db) == (2, False)
+
+
+def test_dirty_database_is_refused_with_the_fix(pg, db, release):
+    migrate(pg, db, release, target_version=1)
+    query(pg, db, "UPDATE schema_migrations SET dirty = true")
+    result = migrate(pg, db, release)
+    assert result["failed"] and "is dirty at version 1" in result["msg"] and "migrate force" in result["msg"]
+    assert state(pg, db) == (1, True)
+
+
+def test_a_held_lock_makes_the_second_runner_wait_then_fail_naming_it(pg, db, release):
+    from ansible.module_utils.ai_cs_migrate import advisory_lock_id
+
+    holder = pg.connect(db)
+    holder.set_session(autocommit=True)
+    with holder.cursor() as cur:
+        cur.execute("SET application_name = 'other-migrator'")
+        cur.execute("SELECT pg_advisory_lock(%s), pg_backend_pid()", (advisory_lock_id(db),))
+        pid = cur.fetchone()[1]
+    try:
+        result = migrate(pg, db, release, lock_timeout=2)
+        assert result["failed"]
+        assert f"advisory lock {advisory_lock_id(db)}" in result["msg"]
+        assert f"pid {pid} (other-migrator" in result["msg"] and "waited 2s" in result["msg"]
+        assert state(pg, db) is None
+    finally:
+        holder.close()
+    assert migrate(pg, db, release)["version_after"] == 2
+
+
+def test_two_concurrent_runners_do_not_interleave(pg, db, release):
+    (release / "0003_slow.up.sql").write_text("SELECT pg_sleep(2);\nCREATE TABLE cs_slow (id int);")
+    results: list[dict] = []
+    threads = [threading.Thread(target=lambda: results.append(migrate(pg, db, release))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(not r.get("failed") for r in results), results
+    applied = sorted(len(r["applied"]) for r in results)
+    assert applied == [0, 3], "exactly one runner applies, the other finds nothing left"
+    assert max(r["lock_wait_seconds"] for r in results) >= 1.5
+    assert state(pg, db) == (3, False)
+
+
+def test_no_secret_in_output_at_vvv(pg, db, release):
+    result, output = run_module("pg_migrate", {"path": str(release), "dsn": pg.dsn(db)}, verbosity=3)
+    assert not result.get("failed"), result
+    assert APP_PASSWORD not in output
+    bad, output = run_module("pg_migrate", {"path": str(release), "dsn": pg.dsn(db, password="Wr0ng-Pa55")}, verbosity=3)
+    assert bad["failed"] and "password authentication failed" in bad["msg"]
+    assert "Wr0ng-Pa55" not in output
+
+
+def test_login_options_instead_of_dsn(pg, db, release):
+    result = run_module("pg_migrate", {
+        "path": str(release), "login_host": "127.0.0.1", "login_port": pg.port,
+        "login_user": "ai_cs", "login_password": APP_PASSWORD, "db": db,
+    })[0]
+    assert result["version_after"] == 2, result

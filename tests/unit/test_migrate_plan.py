@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import pytest
+from ansible.module_utils.ai_cs_migrate import MigrationError, advisory_lock_id, discover, plan
+
+
+@pytest.fixture
+def mdir(tmp_path):
+    def make(*names: str, content: str = "SELECT 1;"):
+        for name in names:
+            (tmp_path / name).write_text(f"-- {name}\n{content}")
+        return tmp_path
+
+    return make
+
+
+def test_discover_orders_and_pairs(mdir):
+    d = mdir("0002_b.up.sql", "0001_a.up.sql", "0001_a.down.sql", "README")
+    found = discover(d)
+    assert [m.version for m in found] == [1, 2]
+    assert found[0].down is not None and found[1].down is None
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["1_a.sql"], "unrecognised migration file"),
+        (["0001_a.up.sql", "1_b.up.sql"], "two up migrations for version 1"),
+        (["0002_a.down.sql"], "without an up migration"),
+    ],
+)
+def test_discover_refuses_bad_layouts(mdir, names, message):
+    with pytest.raises(MigrationError, match=message):
+        discover(mdir(*names))
+
+
+def test_missing_directory(tmp_path):
+    with pytest.raises(MigrationError, match="does not exist"):
+        discover(tmp_path / "nope")
+
+
+def test_plan_up_from_empty_and_partly(mdir):
+    ms = discover(mdir("0001_a.up.sql", "0002_b.up.sql", "0003_c.up.sql"))
+    assert [m.version for m in plan(ms, None, None, {}).steps] == [1, 2, 3]
+    partly = plan(ms, 1, None, {1: ms[0].checksum})
+    assert partly.direction == "up" and [m.version for m in partly.steps] == [2, 3]
+    assert plan(ms, 3, None, {}).direction == "none"
+    assert [m.version for m in plan(ms, 0, 2, {}).steps] == [1, 2]
+
+
+def test_plan_database_ahead_of_release_is_not_an_error(mdir):
+    ms = discover(mdir("0001_a.up.sql"))
+    p = plan(ms, 2, None, {})
+    assert p.ahead and p.direction == "none" and p.target == 2
+
+
+def test_plan_down_needs_every_down_file(mdir):
+    d = mdir("0001_a.up.sql", "0001_a.down.sql", "0002_b.up.sql", "0002_b.down.sql", "0003_c.up.sql")
+    ms = discover(d)
+    p = plan(ms, 2, 0, {})
+    assert p.direction == "down" and [m.version for m in p.steps] == [2, 1]
+    with pytest.raises(MigrationError, match=r"no \.down\.sql for versions \[3\]"):
+        plan(ms, 3, 1, {})
+
+
+def test_plan_refuses_changed_applied_file(mdir):
+    ms = discover(mdir("0001_a.up.sql", "0002_b.up.sql"))
+    with pytest.raises(MigrationError, match="0001_a.up.sql has changed since it was applied"):
+        plan(ms, 1, None, {1: "0" * 64})
+
+
+def test_plan_refuses_unknown_target(mdir):
+    ms = discover(mdir("0001_a.up.sql"))
+    with pytest.raises(MigrationError, match="target version 7 is not among"):
+        plan(ms, 1, 7, {})
+
+
+def test_lock_id_matches_golang_migrate():
+    # golang-migrate: GenerateAdvisoryLockId("ai_customer_service", "public", "schema_migrations"):
+    # crc32.ChecksumIEEE("public\x00schema_migrations\x00ai_customer_service") * 1486364155 as uint32.
+    import zlib
+
+    expected = (zlib.crc32(b"public\x00schema_migrations\x00ai_customer_service") * 1486364155) % 2**32
+    assert advisory_lock_id("ai_customer_service") == expected
+    assert 0 <= expected < 2**32
