@@ -24,7 +24,7 @@ def pg() -> Iterator[PgCluster]:
 
 @pytest.fixture(scope="session")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import build  # service/build.py
+    import build  # noqa: PLC0415 - service/build.py, importable only after the sys.path set-up above
 
     out = tmp_path_factory.mktemp("artifacts")
     build.build(out)

@@ -128,6 +128,7 @@ from ansible.module_utils.ai_cs_health import judge
 from ansible.module_utils.ai_cs_http import exchange
 from ansible.module_utils.basic import AnsibleModule
 
+
 def main() -> None:
     endpoint_spec = {
         "name": {"type": "str"},
@@ -142,8 +143,12 @@ def main() -> None:
         argument_spec={
             "base_url": {"type": "str"},
             "endpoints": {
-                "type": "list", "elements": "dict", "required": True, "options": endpoint_spec,
-                "mutually_exclusive": [("path", "url")], "required_one_of": [("path", "url")],
+                "type": "list",
+                "elements": "dict",
+                "required": True,
+                "options": endpoint_spec,
+                "mutually_exclusive": [("path", "url")],
+                "required_one_of": [("path", "url")],
             },
             "timeout": {"type": "float", "default": 60},
             "interval": {"type": "float", "default": 1},
@@ -168,8 +173,16 @@ def main() -> None:
     started = time.monotonic()
     deadline = started + p["timeout"]
     state = {
-        s["name"]: {"url": s["url"], "healthy": False, "status": None, "latency_ms": None, "body": None,
-                    "attempts": 0, "time_to_healthy": None, "problem": "not probed"}
+        s["name"]: {
+            "url": s["url"],
+            "healthy": False,
+            "status": None,
+            "latency_ms": None,
+            "body": None,
+            "attempts": 0,
+            "time_to_healthy": None,
+            "problem": "not probed",
+        }
         for s in specs
     }
     while True:
@@ -178,7 +191,9 @@ def main() -> None:
             if seen["healthy"]:
                 continue
             remaining = max(deadline - time.monotonic(), 0.1)
-            answer = exchange(spec["url"], timeout=min(p["request_timeout"], remaining), validate_certs=p["validate_certs"])
+            answer = exchange(
+                spec["url"], timeout=min(p["request_timeout"], remaining), validate_certs=p["validate_certs"]
+            )
             problem = judge(spec, answer.status, answer.body, answer.error)
             seen.update(status=answer.status, latency_ms=answer.latency_ms, body=answer.body, problem=problem)
             seen["attempts"] += 1

@@ -128,7 +128,8 @@ applied:
   returned: always
   type: list
   elements: dict
-  sample: [{"version": 2, "file": "0002_ticket_priority.up.sql", "direction": "up", "version_after": 2, "seconds": 0.012}]
+  sample:
+    - {"version": 2, "file": "0002_ticket_priority.up.sql", "direction": "up", "version_after": 2, "seconds": 0.01}
 pending:
   description: Files that would run (check mode), or that were to run when the module failed.
   returned: always
@@ -136,7 +137,9 @@ pending:
   elements: str
   sample: ["0002_ticket_priority.up.sql"]
 database_ahead:
-  description: True when the database is newer than the newest file in I(path) (older release on a newer, compatible schema).
+  description:
+    - True when the database is newer than the newest file in I(path).
+    - An older release on a newer, compatible (expand/contract) schema.
   returned: always
   type: bool
 adopted:
@@ -172,6 +175,16 @@ else:
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
+def dirty_message(database: str, version: int | None, table: str) -> str:
+    # An operator message that shows a repair query; nothing here is executed.
+    return (
+        f"database {database} is dirty at version {version}: a migration failed part-way under a runner without "  # noqa: S608
+        "transactions (golang-migrate); cause: the schema may be half-changed; fix: compare the schema with migration "
+        f"{version}, repair it by hand, then mark the last complete version clean: UPDATE {table} SET version = "
+        "<last complete>, dirty = false (golang-migrate: migrate force <version>)"
+    )
+
+
 def connect(module: AnsibleModule):
     p = module.params
     if p["dsn"]:
@@ -183,8 +196,11 @@ def connect(module: AnsibleModule):
     else:
         where = f"{p['login_host']}:{p['login_port']}/{p['db']} as {p['login_user']}"
         kwargs = {
-            "host": p["login_host"], "port": p["login_port"], "user": p["login_user"],
-            "password": p["login_password"], "dbname": p["db"],
+            "host": p["login_host"],
+            "port": p["login_port"],
+            "user": p["login_user"],
+            "password": p["login_password"],
+            "dbname": p["db"],
         }
     try:
         conn = psycopg2.connect(connect_timeout=p["connect_timeout"], application_name="ansible pg_migrate", **kwargs)
@@ -194,6 +210,18 @@ def connect(module: AnsibleModule):
             "wrong credentials, or the database does not exist; fix: check that psql connects with the same settings"
         )
     return conn
+
+
+def validate(module: AnsibleModule) -> None:
+    """Refuse bad input before connecting to anything."""
+    if psycopg2 is None:
+        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_ERROR)
+    p = module.params
+    for option in ("table", "checksum_table"):
+        if not IDENTIFIER.match(p[option]):
+            module.fail_json(msg=f"{option} {p[option]!r} is not a plain lower-case SQL identifier")
+    if p["target_version"] is not None and p["target_version"] < 0:
+        module.fail_json(msg="target_version must be 0 or greater")
 
 
 def main() -> None:
@@ -217,14 +245,8 @@ def main() -> None:
         required_by={"db": ("login_user",)},
         supports_check_mode=True,
     )
-    if psycopg2 is None:
-        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_ERROR)
+    validate(module)
     p = module.params
-    for option in ("table", "checksum_table"):
-        if not IDENTIFIER.match(p[option]):
-            module.fail_json(msg=f"{option} {p[option]!r} is not a plain lower-case SQL identifier")
-    if p["target_version"] is not None and p["target_version"] < 0:
-        module.fail_json(msg="target_version must be 0 or greater")
 
     result = {"changed": False, "applied": [], "pending": [], "adopted": [], "database_ahead": False}
     try:
@@ -240,13 +262,7 @@ def main() -> None:
         version, dirty, applied = runner.state()
         result["version_before"] = version
         if dirty:
-            module.fail_json(
-                msg=f"database {runner.database} is dirty at version {version}: a migration failed part-way under a "
-                "runner without transactions (golang-migrate); cause: the schema may be half-changed; fix: compare "
-                f"the schema with migration {version}, repair it by hand, then mark the last complete version clean: "
-                f"UPDATE {p['table']} SET version = <last complete>, dirty = false (golang-migrate: migrate force <version>)",
-                **result,
-            )
+            module.fail_json(msg=dirty_message(runner.database, version, p["table"]), **result)
         the_plan = plan(migrations, version, p["target_version"], applied)
         result.update(
             direction=the_plan.direction,
@@ -264,7 +280,9 @@ def main() -> None:
         runner.ensure_tables()
         version, dirty, applied = runner.state()
         if dirty:
-            module.fail_json(msg=f"database {runner.database} became dirty at version {version} while waiting", **result)
+            module.fail_json(
+                msg=f"database {runner.database} became dirty at version {version} while waiting", **result
+            )
         result["adopted"] = runner.adopt(migrations, version, applied)
         version, _, applied = runner.state()
         the_plan = plan(migrations, version, p["target_version"], applied)

@@ -150,7 +150,9 @@ def main() -> None:
     if not isinstance(p["body"], (str, dict, list)):
         module.fail_json(msg=f"body must be a string or a mapping, not {type(p['body']).__name__}")
     if not p["secret"]:
-        module.fail_json(msg="secret is empty; cause: AI_CS_WEBHOOK_SECRET not set for this host; fix: set the vaulted secret")
+        module.fail_json(
+            msg="secret is empty; cause: AI_CS_WEBHOOK_SECRET not set for this host; fix: set the vaulted secret"
+        )
     body = canonical_body(p["body"])
     headers = signed_headers(p["secret"], body, p["timestamp"])
     result = {
@@ -168,8 +170,17 @@ def main() -> None:
         del send[SIGNATURE_HEADER]
     elif p["signature"] is not None:
         send[SIGNATURE_HEADER] = p["signature"]
-    answer = exchange(p["url"], "POST", body.encode(), send, p["timeout"], p["validate_certs"])
-    result.update(status=answer.status, response=answer.body, code=rejection_code(answer.body), latency_ms=answer.latency_ms)
+    answer = exchange(
+        p["url"],
+        method="POST",
+        data=body.encode(),
+        headers=send,
+        timeout=p["timeout"],
+        validate_certs=p["validate_certs"],
+    )
+    result.update(
+        status=answer.status, response=answer.body, code=rejection_code(answer.body), latency_ms=answer.latency_ms
+    )
     if answer.status is None:
         module.fail_json(
             msg=f"webhook POST {p['url']} got no answer: {answer.error}; cause: the service is not listening there "

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ def _parse(raw: bytes) -> Any:
 
 def exchange(
     url: str,
+    *,
     method: str = "GET",
     data: bytes | None = None,
     headers: dict[str, str] | None = None,
@@ -41,13 +41,18 @@ def exchange(
     started = time.monotonic()
     try:
         resp = open_url(
-            url, data=data, headers=headers or {}, method=method, timeout=timeout,
-            validate_certs=validate_certs, follow_redirects="none",
+            url,
+            data=data,
+            headers=headers or {},
+            method=method,
+            timeout=timeout,
+            validate_certs=validate_certs,
+            follow_redirects="none",
         )
         raw, status = resp.read(), resp.getcode()
     except HTTPError as err:
         raw, status = err.read() or b"", err.code
-    except (URLError, socket.timeout, ConnectionError, OSError) as err:
+    except (TimeoutError, URLError, ConnectionError, OSError) as err:
         reason = getattr(err, "reason", err)
         return Answer(None, None, round((time.monotonic() - started) * 1000, 1), f"{type(err).__name__}: {reason}")
     return Answer(status, _parse(raw), round((time.monotonic() - started) * 1000, 1))

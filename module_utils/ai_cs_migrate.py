@@ -88,9 +88,7 @@ def discover(directory: str | Path) -> list[Migration]:
     ]
 
 
-def plan(
-    migrations: list[Migration], current: int | None, target: int | None, applied: dict[int, str]
-) -> Plan:
+def plan(migrations: list[Migration], current: int | None, target: int | None, applied: dict[int, str]) -> Plan:
     """What to run to go from current to target (None = latest); checks applied files are unchanged."""
     by_version = {m.version: m for m in migrations}
     for version, recorded in sorted(applied.items()):
@@ -136,7 +134,9 @@ def advisory_lock_id(database: str, schema: str = "public", table: str = "schema
 class Runner:
     """Applies a Plan on a psycopg2 connection (autocommit off), holding the advisory lock."""
 
-    def __init__(self, conn: Any, table: str = "schema_migrations", checksum_table: str = "schema_migrations_checksums"):
+    def __init__(
+        self, conn: Any, table: str = "schema_migrations", checksum_table: str = "schema_migrations_checksums"
+    ):
         self.conn = conn
         self.table = table
         self.checksum_table = checksum_table
@@ -179,7 +179,8 @@ class Runner:
         if not row:
             return "another session"
         pid, app, addr, since = row
-        return f"pid {pid} ({app or 'no application_name'} from {addr or 'local socket'}, connected {since:%Y-%m-%d %H:%M:%S%z})"
+        who = f"{app or 'no application_name'} from {addr or 'local socket'}"
+        return f"pid {pid} ({who}, connected {since:%Y-%m-%d %H:%M:%S%z})"
 
     def release(self) -> None:
         with self.conn.cursor() as cur:
@@ -209,7 +210,9 @@ class Runner:
     def ensure_tables(self) -> None:
         with self.conn.cursor() as cur:
             # golang-migrate's own definition, so its migrator reads the same table.
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)")
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.table} (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)"
+            )
             cur.execute(
                 f"CREATE TABLE IF NOT EXISTS {self.checksum_table} (version bigint PRIMARY KEY, name text NOT NULL, "
                 "checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), "
@@ -267,13 +270,15 @@ class Runner:
                     "in the migration's SQL against this database; fix: correct it in a new release (the database "
                     "is as it was before this file)"
                 ) from exc
-            done.append({
-                "version": m.version,
-                "file": path.name,
-                "direction": p.direction,
-                "version_after": version_after,
-                "seconds": round(time.monotonic() - started, 3),
-            })
+            done.append(
+                {
+                    "version": m.version,
+                    "file": path.name,
+                    "direction": p.direction,
+                    "version_after": version_after,
+                    "seconds": round(time.monotonic() - started, 3),
+                }
+            )
         return done
 
     @staticmethod

@@ -23,15 +23,24 @@ def run_module(name: str, args: dict, check: bool = False, verbosity: int = 0) -
         "ANSIBLE_NOCOLOR": "1",
     }
     cmd = [
-        str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local",
-        "-e", f"ansible_python_interpreter={sys.executable}",
-        "-m", name, "-a", json.dumps(args),
+        str(BIN / "ansible"),
+        "localhost",
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+        "-m",
+        name,
+        "-a",
+        json.dumps(args),
     ]
     if check:
         cmd.append("--check")
     if verbosity:
         cmd.append("-" + "v" * verbosity)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     output = proc.stdout + proc.stderr
     start = proc.stdout.find("{\n")
     if start < 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -35,8 +36,16 @@ class PgCluster:
         if self.owner:
             os.chown(self.root, pwd.getpwnam(self.owner).pw_uid, -1)
         self._run(
-            PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "--auth-local=trust",
-            "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8",
+            PG_BIN / "initdb",
+            "-D",
+            self.data,
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
         )
         self.start()
         self.admin_sql(f"CREATE ROLE {APP_USER} LOGIN PASSWORD '{APP_PASSWORD}'")
@@ -50,18 +59,25 @@ class PgCluster:
 
     def start(self) -> None:
         self._run(
-            PG_BIN / "pg_ctl", "-D", self.data, "-l", self.root / "server.log", "-w", "-t", "30", "start",
-            "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off",
+            PG_BIN / "pg_ctl",
+            "-D",
+            self.data,
+            "-l",
+            self.root / "server.log",
+            "-w",
+            "-t",
+            "30",
+            "start",
+            "-o",
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off",
         )
 
     def stop(self, mode: str = "fast") -> None:
         self._run(PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
 
     def admin_conn(self, dbname: str = "postgres") -> psycopg2.extensions.connection:

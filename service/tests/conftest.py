@@ -8,7 +8,6 @@ import pytest
 from pgcluster import PgCluster
 from svc import Service, apply_migrations, unpack
 
-SECRET = "test-secret-123"  # the runbook's example secret
 _db_names = itertools.count(1)
 
 
@@ -49,14 +48,3 @@ def start(releases) -> Iterator[Callable[..., Service]]:
     yield _start
     for svc in started:
         svc.stop()
-
-
-def prod_env(pg: PgCluster, database: str, **extra: str) -> dict[str, str]:
-    return {
-        "AI_CS_ENV": "production",
-        "AI_CS_POSTGRES_ENABLED": "true",
-        "AI_CS_POSTGRES_DSN": pg.dsn(database),
-        "AI_CS_WEBHOOK_SECRET": SECRET,
-        "AI_CS_LOG_LEVEL": "info",
-        **extra,
-    }

@@ -13,7 +13,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from pgcluster import free_port
+from pgcluster import PgCluster, free_port
+
+SECRET = "test-secret-123"  # the runbook's example secret
 
 
 def unpack(artifacts: Path, version: str, dest: Path) -> Path:
@@ -122,3 +124,14 @@ class Service:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+
+
+def prod_env(pg: PgCluster, database: str, **extra: str) -> dict[str, str]:
+    return {
+        "AI_CS_ENV": "production",
+        "AI_CS_POSTGRES_ENABLED": "true",
+        "AI_CS_POSTGRES_DSN": pg.dsn(database),
+        "AI_CS_WEBHOOK_SECRET": SECRET,
+        "AI_CS_LOG_LEVEL": "info",
+        **extra,
+    }

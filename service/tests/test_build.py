@@ -24,6 +24,11 @@ def test_sums_match_files_and_tarballs_hold_the_release(artifacts):
     with tarfile.open(artifacts / "ai-customer-service-v1.1.0-linux-amd64.tar.gz") as tar:
         names = set(tar.getnames())
         assert tar.getmember("ai-customer-service").mode == 0o755
-    assert {"ai-customer-service", "VERSION", "db/migration/0001_init.up.sql", "db/migration/0002_ticket_priority.up.sql"} <= names
+    assert {
+        "ai-customer-service",
+        "VERSION",
+        "db/migration/0001_init.up.sql",
+        "db/migration/0002_ticket_priority.up.sql",
+    } <= names
     with tarfile.open(artifacts / "ai-customer-service-v1.0.0-linux-amd64.tar.gz") as tar:
         assert "db/migration/0002_ticket_priority.up.sql" not in tar.getnames()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 
-from conftest import prod_env
 from pgcluster import PgCluster
-from svc import Service, apply_migrations
+from svc import Service, apply_migrations, prod_env
 
 
 def wait_for(predicate, timeout: float) -> float:
@@ -45,7 +44,9 @@ def test_v1_0_0_serves_on_v1_1_0_schema(start, pg, migrated):
 
     svc = start("v1.0.0", prod_env(pg, migrated(2)))
     assert svc.get("/ready")[0] == 200
-    code, body = signed_post(svc, {"channel": "widget", "message_id": "old-1", "open_id": "u1", "content": "human please"})
+    code, body = signed_post(
+        svc, {"channel": "widget", "message_id": "old-1", "open_id": "u1", "content": "human please"}
+    )
     assert code == 200 and body["handoff"] is True
 
 

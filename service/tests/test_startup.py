@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import prod_env
 from pgcluster import free_port
+from svc import prod_env
 
 
 def assert_fails_with(svc, text: str) -> None:
@@ -73,7 +73,9 @@ def test_version_flag(releases):
 
     out = subprocess.run(
         [sys.executable, str(releases("v1.0.0") / "ai-customer-service"), "--version"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     assert out.stdout.strip() == "ai-customer-service v1.0.0"
     assert (releases("v1.0.0") / "VERSION").read_text().strip() == "v1.0.0"

@@ -6,8 +6,7 @@ import json
 import time
 
 import pytest
-from conftest import SECRET, prod_env
-from svc import openssl_signature
+from svc import SECRET, openssl_signature, prod_env
 
 SEED_BODY = (
     '{"channel":"widget","message_id":"diag-001","open_id":"diag-open","content":"health check",'
@@ -83,7 +82,10 @@ def test_rejects_have_the_runbook_codes_and_are_audited(service, pg, headers, co
     status, answer = service.post_webhook(body, ts, sig)
     assert status == 403
     assert answer["code"] == code
-    assert count(pg, service.db, "SELECT count(*) FROM cs_audit_logs WHERE event = 'webhook.rejected' AND code = %s", code) == 1
+    assert (
+        count(pg, service.db, "SELECT count(*) FROM cs_audit_logs WHERE event = 'webhook.rejected' AND code = %s", code)
+        == 1
+    )
     assert count(pg, service.db, "SELECT count(*) FROM cs_messages") == 0
     assert service.metric("ai_cs_webhook_rejects_total", code=code) == 1
 
@@ -112,8 +114,14 @@ def test_every_accepted_call_is_audited(service, pg):
 def test_metrics_cover_the_monitoring_spec(service):
     _, text = service.get("/metrics")
     for name in (
-        "ai_cs_http_5xx_total", "ai_cs_webhook_rejects_total", "ai_cs_handoffs_total",
-        "ai_cs_tickets_created_total", "ai_cs_audit_writes_total", "ai_cs_db_up", "ai_cs_ready", "ai_cs_live",
+        "ai_cs_http_5xx_total",
+        "ai_cs_webhook_rejects_total",
+        "ai_cs_handoffs_total",
+        "ai_cs_tickets_created_total",
+        "ai_cs_audit_writes_total",
+        "ai_cs_db_up",
+        "ai_cs_ready",
+        "ai_cs_live",
     ):
         assert f"# TYPE {name} " in text, name
     assert 'ai_cs_build_info{version="v1.1.0"} 1' in text

@@ -6,19 +6,20 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from ansible_run import run_module
 
 
 class Scripted(BaseHTTPRequestHandler):
-    script: dict = {}
-    hits: dict = {}
+    script: ClassVar[dict] = {}
+    hits: ClassVar[dict] = {}
 
     def log_message(self, *args):
         pass
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         n = self.hits[self.path] = self.hits.get(self.path, 0) + 1
         behaviour = self.script.get(self.path, lambda n: (404, {}))
         code, body, *delay = behaviour(n)
@@ -85,7 +86,9 @@ def test_slow_beyond_the_request_timeout(server):
 
 
 def test_several_endpoints_all_checked(server):
-    server.RequestHandlerClass.script.update({"/live": lambda n: (200, {"status": "UP"}), "/ready": lambda n: (200, UP)})
+    server.RequestHandlerClass.script.update(
+        {"/live": lambda n: (200, {"status": "UP"}), "/ready": lambda n: (200, UP)}
+    )
     result = probe(server, [{"path": "/live"}, {"path": "/ready", "json": {"status": "UP"}}], timeout=5)
     assert result["healthy"] and set(result["endpoints"]) == {"/live", "/ready"}
 

@@ -171,14 +171,23 @@ def test_no_secret_in_output_at_vvv(pg, db, release):
     result, output = run_module("pg_migrate", {"path": str(release), "dsn": pg.dsn(db)}, verbosity=3)
     assert not result.get("failed"), result
     assert APP_PASSWORD not in output
-    bad, output = run_module("pg_migrate", {"path": str(release), "dsn": pg.dsn(db, password="Wr0ng-Pa55")}, verbosity=3)
+    bad, output = run_module(
+        "pg_migrate", {"path": str(release), "dsn": pg.dsn(db, password="Wr0ng-Pa55")}, verbosity=3
+    )
     assert bad["failed"] and "password authentication failed" in bad["msg"]
     assert "Wr0ng-Pa55" not in output
 
 
 def test_login_options_instead_of_dsn(pg, db, release):
-    result = run_module("pg_migrate", {
-        "path": str(release), "login_host": "127.0.0.1", "login_port": pg.port,
-        "login_user": "ai_cs", "login_password": APP_PASSWORD, "db": db,
-    })[0]
+    result = run_module(
+        "pg_migrate",
+        {
+            "path": str(release),
+            "login_host": "127.0.0.1",
+            "login_port": pg.port,
+            "login_user": "ai_cs",
+            "login_password": APP_PASSWORD,
+            "db": db,
+        },
+    )[0]
     assert result["version_after"] == 2, result

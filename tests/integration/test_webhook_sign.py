@@ -10,20 +10,27 @@ import pytest
 from ansible_run import run_module
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "service" / "tests"))
-from svc import Service, openssl_signature, unpack  # noqa: E402
+from svc import Service, openssl_signature, unpack
 
 SECRET = "test-secret-123"
 
 
 def test_runbook_example_matches_openssl():
-    result, output = run_module("webhook_sign", {"secret": SECRET, "body": '{"test":"payload"}', "timestamp": 1714780800})
+    result, _output = run_module(
+        "webhook_sign", {"secret": SECRET, "body": '{"test":"payload"}', "timestamp": 1714780800}
+    )
     assert result["signature"] == openssl_signature(SECRET, "1714780800", '{"test":"payload"}')
     assert result["headers"]["X-CS-Timestamp"] == "1714780800"
     assert result["changed"] is False
 
 
 def test_non_ascii_mapping_body_matches_openssl_of_the_returned_string():
-    body = {"open_id": "用户-1", "content": "我要转人工，谢谢 ✓", "channel": "widget", "message_id": "m-1"}
+    body = {
+        "open_id": "用户-1",
+        "content": "我要转人工，谢谢 ✓",  # noqa: RUF001 - full-width punctuation is the point
+        "channel": "widget",
+        "message_id": "m-1",
+    }
     result, _ = run_module("webhook_sign", {"secret": SECRET, "body": body, "timestamp": 1714780800})
     assert result["body"] == json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert result["signature"] == openssl_signature(SECRET, "1714780800", result["body"])
@@ -32,7 +39,9 @@ def test_non_ascii_mapping_body_matches_openssl_of_the_returned_string():
 @pytest.fixture(scope="module")
 def service(artifacts, tmp_path_factory):
     release = unpack(artifacts, "v1.1.0", tmp_path_factory.mktemp("wh"))
-    svc = Service(release, {"AI_CS_ENV": "development", "AI_CS_POSTGRES_ENABLED": "false", "AI_CS_WEBHOOK_SECRET": SECRET})
+    svc = Service(
+        release, {"AI_CS_ENV": "development", "AI_CS_POSTGRES_ENABLED": "false", "AI_CS_WEBHOOK_SECRET": SECRET}
+    )
     svc.wait_live()
     yield svc
     svc.stop()
@@ -53,7 +62,11 @@ def test_signed_call_accepted_then_duplicate(service):
 
 @pytest.mark.parametrize(
     ("args", "code"),
-    [({"omit_signature": True}, "CS_AUTH_4031"), ({"signature": "00" * 32}, "CS_AUTH_4034"), ({"timestamp": 1000}, "CS_AUTH_4033")],
+    [
+        ({"omit_signature": True}, "CS_AUTH_4031"),
+        ({"signature": "00" * 32}, "CS_AUTH_4034"),
+        ({"timestamp": 1000}, "CS_AUTH_4033"),
+    ],
 )
 def test_refusals_return_the_code(service, args, code):
     result, _ = send(service, **args)
@@ -73,5 +86,7 @@ def test_secret_never_in_output_at_vvv(service):
 
 def test_check_mode_signs_but_sends_nothing(service):
     url = service.base + "/api/v1/customer-service/webhook"
-    result, _ = run_module("webhook_sign", {"secret": SECRET, "url": url, "body": {"message_id": "never-sent"}}, check=True)
+    result, _ = run_module(
+        "webhook_sign", {"secret": SECRET, "url": url, "body": {"message_id": "never-sent"}}, check=True
+    )
     assert result["signature"] and "status" not in result

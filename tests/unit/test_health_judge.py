@@ -2,7 +2,12 @@ from __future__ import annotations
 
 from ansible.module_utils.ai_cs_health import judge
 
-SPEC = {"status": [200], "json": {"status": "UP", "components.postgres": "UP"}, "version": None, "version_field": "version"}
+SPEC = {
+    "status": [200],
+    "json": {"status": "UP", "components.postgres": "UP"},
+    "version": None,
+    "version_field": "version",
+}
 
 
 def test_healthy():

@@ -11,7 +11,9 @@ def openssl(secret: str, ts: str, body: str) -> str:
     out = subprocess.run(
         ["bash", "-c", 'echo -n "${TS}.${BODY}" | openssl dgst -sha256 -hmac "$SECRET" | awk \'{print $2}\''],
         env={**os.environ, "TS": ts, "BODY": body, "SECRET": secret},
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout.strip()
 

@@ -164,7 +164,7 @@ class Handler(BaseHTTPRequestHandler):
             self.app.metrics.inc("ai_cs_http_5xx_total")
         self.app.log.debug("http request", method=self.command, path=route, status=code)
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/live":
             self._send(200, {"status": "UP"})
@@ -178,7 +178,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, {"code": "CS_REQ_4040", "message": "not found"})
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+    def do_POST(self) -> None:
         if self.path.split("?", 1)[0] != WEBHOOK_PATH:
             self._send(404, {"code": "CS_REQ_4040", "message": "not found"})
             return

@@ -27,7 +27,7 @@ class Message:
     sent_at: str | None
 
 
-def pq_error(exc: BaseException) -> str:
+def pq_error(exc: BaseException) -> str:  # noqa: PLR0911 - one return per runbook error text
     """Map a psycopg2 error to the lib/pq text the runbook's tables list."""
     pgerror = getattr(exc, "pgerror", None)
     text = str(pgerror or exc).strip()
@@ -124,10 +124,9 @@ class PostgresStore:
                 raise StoreError(pq_error(exc)) from exc
             broken = False
             try:
-                with conn:  # commit on success, roll back on error
-                    with conn.cursor() as cur:
-                        cur.execute("SET LOCAL statement_timeout = 5000")
-                        yield cur
+                with conn, conn.cursor() as cur:  # commit on success, roll back on error
+                    cur.execute("SET LOCAL statement_timeout = 5000")
+                    yield cur
             except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
                 broken = True
                 raise StoreError(pq_error(exc)) from exc
@@ -204,7 +203,8 @@ class PostgresStore:
                     )
                 else:
                     cur.execute(
-                        "INSERT INTO cs_tickets (session_id, message_id, reason) VALUES (%s, %s, 'handoff') RETURNING id",
+                        "INSERT INTO cs_tickets (session_id, message_id, reason) "
+                        "VALUES (%s, %s, 'handoff') RETURNING id",
                         (session_id, msg.message_id),
                     )
                 ticket_id = cur.fetchone()[0]
