@@ -81,34 +81,47 @@ def tarball(release: dict) -> bytes:
     return out.getvalue()
 
 
-def build(out: Path, only: list[str] | None = None) -> dict[str, str]:
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Atomic replace, and only when the content differs, so a rebuild is a no-op."""
+    if path.exists() and path.read_bytes() == data:
+        return False
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return True
+
+
+def build(out: Path, only: list[str] | None = None) -> tuple[dict[str, str], list[str]]:
+    """Returns the checksums of the built artifacts and the files that were (re)written."""
     releases = json.loads((HERE / "releases.json").read_text())["releases"]
     out.mkdir(parents=True, exist_ok=True)
     sums: dict[str, str] = {}
+    written: list[str] = []
     for release in releases:
         if only and release["version"] not in only:
             continue
         name = artifact_name(release["version"])
         data = tarball(release)
-        target = out / name
-        if not target.exists() or target.read_bytes() != data:
-            tmp = target.with_suffix(".partial")
-            tmp.write_bytes(data)
-            tmp.replace(target)
+        if write_if_changed(out / name, data):
+            written.append(name)
         sums[name] = hashlib.sha256(data).hexdigest()
     text = "".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items()))
-    sums_file = out / "SHA256SUMS"
-    if not sums_file.exists() or sums_file.read_text() != text:
-        sums_file.write_text(text)
-    return sums
+    if write_if_changed(out / "SHA256SUMS", text.encode()):
+        written.append("SHA256SUMS")
+    return sums, written
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=HERE.parent / "build" / "artifacts")
     parser.add_argument("--version", action="append", dest="versions", help="build only this version (repeatable)")
+    parser.add_argument("--changed-only", action="store_true", help="print only the files that were (re)written")
     args = parser.parse_args()
-    sums = build(args.out, args.versions)
+    sums, written = build(args.out, args.versions)
+    if args.changed_only:
+        for name in written:
+            print(args.out / name)
+        return 0
     for name in sorted(sums):
         print(f"{sums[name]}  {args.out / name}")
     return 0
