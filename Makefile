@@ -1,0 +1,40 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: demo test setup image lab lab-down lint pytest molecule clean
+
+## demo: fresh machine -> toolchain -> image -> lab -> the main job on the lab
+demo: lab
+	./scripts/demo.sh
+
+## test: set-up if needed, then lint, pytest, the lab tests and every Molecule scenario
+test:
+	./scripts/test.sh
+
+setup:
+	./scripts/setup.sh
+
+image: setup
+	./lab/image/build.sh
+
+## lab: bring the lab up (idempotent); lab-down: remove every lab container and network
+lab: setup
+	ansible-playbook playbooks/lab.yml
+
+lab-down: setup
+	ansible-playbook playbooks/lab-down.yml
+
+lint: setup
+	ansible-lint && yamllint . && ruff check . && ruff format --check . && shellcheck scripts/*.sh lab/image/*.sh .ci/run
+
+pytest: setup
+	pytest -m "not lab"
+
+## molecule SCENARIO=<name>: one scenario (create, converge, idempotence, verify, destroy)
+molecule: setup
+	AI_CS_LAB_IMAGE=$$(./lab/image/build.sh) molecule test -s $(SCENARIO)
+
+clean: lab-down
+	rm -rf build
