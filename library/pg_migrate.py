@@ -74,6 +74,13 @@ options:
     description: Table keeping the checksum of every applied migration file.
     type: str
     default: schema_migrations_checksums
+  atomic:
+    description:
+      - Run all pending migrations in one transaction, so a failure in any of them leaves the database exactly
+        as it was before the run (not only before the failing file). Deploys use this.
+      - When false, each migration commits on its own, as golang-migrate does.
+    type: bool
+    default: false
 requirements:
   - psycopg2 on the host that runs the module (Debian C(python3-psycopg2)).
 notes:
@@ -239,6 +246,7 @@ def main() -> None:
             "lock_timeout": {"type": "float", "default": 60},
             "table": {"type": "str", "default": "schema_migrations"},
             "checksum_table": {"type": "str", "default": "schema_migrations_checksums"},
+            "atomic": {"type": "bool", "default": False},
         },
         mutually_exclusive=[("dsn", "login_user"), ("dsn", "login_password"), ("dsn", "db")],
         required_one_of=[("dsn", "db")],
@@ -286,7 +294,7 @@ def main() -> None:
         result["adopted"] = runner.adopt(migrations, version, applied)
         version, _, applied = runner.state()
         the_plan = plan(migrations, version, p["target_version"], applied)
-        result["applied"] = runner.apply(the_plan)
+        result["applied"] = runner.apply(the_plan, atomic=p["atomic"])
         result["pending"] = []
         result["version_after"] = the_plan.target
         result["changed"] = bool(result["applied"] or result["adopted"])

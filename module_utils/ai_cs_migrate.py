@@ -239,7 +239,8 @@ class Runner:
         if version:
             cur.execute(f"INSERT INTO {self.table} (version, dirty) VALUES (%s, false)", (version,))  # noqa: S608
 
-    def apply(self, p: Plan) -> list[dict[str, Any]]:
+    def apply(self, p: Plan, atomic: bool = False) -> list[dict[str, Any]]:
+        """Run the plan: one transaction per migration, or one for all of them when atomic."""
         done: list[dict[str, Any]] = []
         for m in p.steps:
             path = m.up if p.direction == "up" else m.down
@@ -249,26 +250,18 @@ class Runner:
             try:
                 with self.conn.cursor() as cur:
                     cur.execute(path.read_text(encoding="utf-8"))
-                    self._set_version(cur, version_after)
-                    if p.direction == "up":
-                        cur.execute(
-                            f"INSERT INTO {self.checksum_table} (version, name, checksum) VALUES (%s, %s, %s) "  # noqa: S608
-                            "ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
-                            "applied_at = now(), applied_by = current_user",
-                            (m.version, m.filename, m.checksum),
-                        )
-                    else:
-                        cur.execute(f"DELETE FROM {self.checksum_table} WHERE version = %s", (m.version,))  # noqa: S608
-                self.conn.commit()
+                    self._record(cur, m, p.direction, version_after)
+                if not atomic:
+                    self.conn.commit()
             except Exception as exc:
                 self.conn.rollback()
-                before = done[-1]["version_after"] if done else p.current
+                kept = p.current if atomic or not done else done[-1]["version_after"]
+                scope = "the whole run was one transaction" if atomic else "it ran in one transaction"
                 error = str(getattr(exc, "pgerror", None) or exc).strip().splitlines()[0]
                 raise MigrationError(
-                    f"migration {path.name} failed: {error}; it ran in one transaction and was rolled back, so "
-                    f"nothing from it was applied: schema version stays {before} and is not dirty; cause: an error "
-                    "in the migration's SQL against this database; fix: correct it in a new release (the database "
-                    "is as it was before this file)"
+                    f"migration {path.name} failed: {error}; {scope} and was rolled back, so nothing from it was "
+                    f"applied: schema version stays {kept} and is not dirty; cause: an error in the migration's SQL "
+                    "against this database; fix: correct it in a new release (the database is as it was before)"
                 ) from exc
             done.append(
                 {
@@ -279,7 +272,20 @@ class Runner:
                     "seconds": round(time.monotonic() - started, 3),
                 }
             )
+        self.conn.commit()
         return done
+
+    def _record(self, cur: Any, m: Migration, direction: str, version_after: int | None) -> None:
+        self._set_version(cur, version_after)
+        if direction == "up":
+            cur.execute(
+                f"INSERT INTO {self.checksum_table} (version, name, checksum) VALUES (%s, %s, %s) "  # noqa: S608
+                "ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
+                "applied_at = now(), applied_by = current_user",
+                (m.version, m.filename, m.checksum),
+            )
+        else:
+            cur.execute(f"DELETE FROM {self.checksum_table} WHERE version = %s", (m.version,))  # noqa: S608
 
     @staticmethod
     def _previous(m: Migration, p: Plan) -> int | None:

@@ -85,6 +85,18 @@ def test_failing_migration_leaves_version_and_data_unchanged(pg, db, release):
     assert query(pg, db, "SELECT version FROM schema_migrations_checksums WHERE version = 3") == []
 
 
+@pytest.mark.parametrize(("atomic", "kept"), [(False, 2), (True, 1)])
+def test_several_pending_and_the_last_fails(pg, db, release, atomic, kept):
+    """Per-file transactions keep what succeeded; atomic keeps the database exactly as before the run."""
+    migrate(pg, db, release, target_version=1)
+    shutil.copy(FAILING, release)
+    result = migrate(pg, db, release, atomic=atomic)
+    assert result["failed"] and f"schema version stays {kept} and is not dirty" in result["msg"]
+    assert state(pg, db) == (kept, False)
+    has_priority = query(pg, db, "SELECT count(*) FROM information_schema.columns WHERE column_name = 'priority'")
+    assert has_priority == [(1 if kept == 2 else 0,)]
+
+
 def test_changed_applied_file_is_refused(pg, db, release):
     migrate(pg, db, release)
     (release / "0001_init.up.sql").write_text("-- edited after it was applied\nSELECT 1;")

@@ -24,7 +24,9 @@ HOSTS = ["ai-cs-db", "ai-cs-app1", "ai-cs-app2", "ai-cs-lb", "ai-cs-artifacts"]
 def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900, check=False)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+        )
     return proc
 
 
@@ -55,8 +57,12 @@ def lab_from_nothing():
 
 
 def test_first_run_creates_every_host(lab_from_nothing):
+    containers, networks = lab_objects()
+    assert sorted(containers) == sorted(HOSTS) and networks == ["ai-cs-lab"]
+    running = run("podman", "ps", "--filter", "label=ai-cs.lab=ai-cs", "--format", "{{.Names}}").stdout.split()
+    assert sorted(running) == sorted(HOSTS)
     first = recap(lab_from_nothing[0])
-    assert set(HOSTS) <= set(first)
+    assert {"localhost", "ai-cs-db", "ai-cs-lb", "ai-cs-artifacts"} <= set(first)
     assert all(r["failed"] == 0 and r["unreachable"] == 0 for r in first.values())
 
 
@@ -76,8 +82,22 @@ def test_app_hosts_reach_database_and_artifacts_by_name(lab_from_nothing):
     assert oct((ROOT / "inventories/lab/.secrets/postgres_password").stat().st_mode)[-3:] == "600"
     for app in ("ai-cs-app1", "ai-cs-app2"):
         sql = run(
-            "podman", "exec", "-e", f"PGPASSWORD={password}", app, "psql", "-h", "ai-cs-db", "-p", "5434",
-            "-U", "ai_cs", "-d", "ai_customer_service", "-tAc", "SELECT current_user",
+            "podman",
+            "exec",
+            "-e",
+            f"PGPASSWORD={password}",
+            app,
+            "psql",
+            "-h",
+            "ai-cs-db",
+            "-p",
+            "5434",
+            "-U",
+            "ai_cs",
+            "-d",
+            "ai_customer_service",
+            "-tAc",
+            "SELECT current_user",
         )
         assert sql.stdout.strip() == "ai_cs"
         sums = run("podman", "exec", app, "curl", "-sf", "http://ai-cs-artifacts:8000/SHA256SUMS").stdout
@@ -85,7 +105,9 @@ def test_app_hosts_reach_database_and_artifacts_by_name(lab_from_nothing):
 
 
 def test_load_balancer_published_on_loopback_with_runtime_api(lab_from_nothing):
-    state = run("podman", "exec", "ai-cs-lb", "bash", "-c", "echo 'show servers state' | socat stdio /run/haproxy/admin.sock")
+    state = run(
+        "podman", "exec", "ai-cs-lb", "bash", "-c", "echo 'show servers state' | socat stdio /run/haproxy/admin.sock"
+    )
     assert "ai-cs-app1" in state.stdout and "ai-cs-app2" in state.stdout
     code = run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:18080/ready", check=False)
     assert code.stdout in {"200", "503"}  # haproxy answers; 503 until a release is deployed

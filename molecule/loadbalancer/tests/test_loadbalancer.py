@@ -1,8 +1,8 @@
 """haproxy in front of a real backend: health-checked routing, and drain/enable over the runtime API."""
 
-testinfra_hosts = ["molecule-loadbalancer"]
-
 import time
+
+testinfra_hosts = ["molecule-loadbalancer"]
 
 ADMIN = "echo '{cmd}' | socat stdio /run/haproxy/admin.sock"
 
