@@ -5,34 +5,13 @@ Runs the real playbooks against real podman containers; `make test` runs it as i
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
+from labutil import HOSTS, ROOT, recap, run
 
 pytestmark = pytest.mark.lab
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-ENV = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "ANSIBLE_NOCOLOR": "1"}
-HOSTS = ["ai-cs-db", "ai-cs-app1", "ai-cs-app2", "ai-cs-lb", "ai-cs-artifacts"]
-
-
-def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
-        )
-    return proc
-
-
-def recap(output: str) -> dict[str, dict[str, int]]:
-    rows = re.findall(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output, re.MULTILINE)
-    return {h: {"ok": int(o), "changed": int(c), "unreachable": int(u), "failed": int(f)} for h, o, c, u, f in rows}
 
 
 def lab_objects() -> tuple[list[str], list[str]]:

@@ -1,0 +1,197 @@
+"""deploy.yml on the lab: the issue's must-shows, against real containers, PostgreSQL, systemd and haproxy.
+
+The tests run in order and build on each other (fresh deploy, upgrade, no-op, failures), like an operator's day.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from labutil import APP_HOSTS, current, history, in_host, recap, run, secret, sql
+
+pytestmark = pytest.mark.lab
+FAST = ["-e", "verify_timeout=20"]  # the fixtures never become healthy; no need to wait the default 60 s
+TIMES: dict[str, float] = {}
+
+
+def deploy(version: str, *extra: str, check: bool = True):
+    started = time.monotonic()
+    # JSON extra vars: the exact string reaches the playbook (key=value form splits on spaces).
+    proc = run("ansible-playbook", "playbooks/deploy.yml", "-e", json.dumps({"version": version}), *extra, check=check)
+    TIMES[f"{version} {' '.join(extra)}".strip()] = time.monotonic() - started
+    return proc
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fresh_lab():
+    run("ansible-playbook", "playbooks/lab-down.yml")
+    run("ansible-playbook", "playbooks/lab.yml")
+    yield
+    print("\ndeploy wall times in the lab:")
+    for what, seconds in TIMES.items():
+        print(f"  {seconds:6.1f} s  {what}")
+
+
+@pytest.mark.parametrize("bad", ["1.0.0", "v1.0", "v1.0.0;touch /tmp/pwned", "v1.0.0 --extra", "$(id)", ""])
+def test_malformed_version_is_refused_before_any_host_is_contacted(bad):
+    proc = deploy(bad, check=False)
+    assert proc.returncode != 0
+    assert "refused: it must look like v1.2.3" in proc.stdout and "Nothing was changed" in proc.stdout
+    assert set(recap(proc.stdout)) == {"localhost"}, "no app host may be contacted"
+    for host in APP_HOSTS:
+        assert in_host(host, "test", "-e", "/tmp/pwned", check=False) == ""
+        assert current(host) == ""
+
+
+def test_unknown_version_is_refused_in_preflight_with_nothing_changed():
+    proc = deploy("v9.9.9", check=False)
+    assert proc.returncode != 0
+    assert "unknown version v9.9.9" in proc.stdout and "known: v1.0.0, v1.1.0" in proc.stdout
+    for host in APP_HOSTS:
+        assert in_host(host, "ls", "/opt", check=False).strip() == "", "nothing may be installed"
+
+
+def test_fresh_deploy_at_vvv_shows_no_secret():
+    proc = deploy("v1.0.0", "-vvv")
+    output = proc.stdout + proc.stderr
+    for name in ("postgres_password", "webhook_secret"):
+        assert secret(name) not in output, f"{name} leaked at -vvv"
+    for host in APP_HOSTS:
+        assert current(host) == "releases/v1.0.0"
+        assert in_host(host, "systemctl", "is-active", "ai-customer-service").strip() == "active"
+        env_mode = in_host(
+            host, "stat", "-c", "%a %U", "/opt/ai-customer-service/releases/v1.0.0/ai-customer-service.env"
+        )
+        assert env_mode.strip() == "600 root"
+        assert history(host)[-1]["result"] == "success" and history(host)[-1]["to"] == "v1.0.0"
+    assert sql("SELECT version, dirty FROM schema_migrations") == "1|f"
+    assert "serving v1.0.0" in proc.stdout
+
+
+def test_upgrade_to_v1_1_0_with_a_verified_backup():
+    proc = deploy("v1.1.0")
+    assert "0002_ticket_priority.up.sql (schema 1 -> 2)" in proc.stdout
+    for host in APP_HOSTS:
+        assert current(host) == "releases/v1.1.0"
+        fact = json.loads(in_host(host, "cat", "/etc/ansible/facts.d/ai_cs.fact"))
+        assert fact["current"] == "v1.1.0" and fact["previous"] == "v1.0.0"
+    backup = fact["backup"]
+    assert "-v1.0.0-to-v1.1.0-" in backup
+    checked = in_host("ai-cs-db", "bash", "-c", f"cd {backup.rsplit('/', 1)[0]} && sha256sum -c {backup}.sha256")
+    assert checked.strip().endswith(": OK")
+    assert in_host("ai-cs-db", "stat", "-c", "%a", backup).strip() == "600"
+    assert "TABLE public cs_sessions" in in_host("ai-cs-db", "pg_restore", "--list", backup)
+    health = json.loads(run("curl", "-sf", "http://127.0.0.1:18080/actuator/health").stdout)
+    assert health["version"] == "v1.1.0"
+
+
+def test_signed_webhook_through_haproxy():
+    proc = run("ansible-playbook", "playbooks/smoke.yml")
+    assert "webhook accepted: message smoke-" in proc.stdout and "serving v1.1.0" in proc.stdout
+
+
+def test_same_version_again_changes_nothing():
+    proc = deploy("v1.1.0")
+    rows = recap(proc.stdout)
+    assert rows and all(r["changed"] == 0 and r["failed"] == 0 for r in rows.values()), rows
+    assert "no change" in proc.stdout
+
+
+def test_check_mode_shows_the_plan_and_changes_nothing():
+    before = sql("SELECT version FROM schema_migrations")
+    proc = deploy("v1.1.1-fixture.failing-migration", "--check", "--diff")
+    assert "PLAN (check mode, nothing changed)" in proc.stdout
+    assert "would install v1.1.1-fixture.failing-migration (now v1.1.0)" in proc.stdout
+    assert "pending migrations: 0003_fixture_fails_partway.up.sql" in proc.stdout
+    assert sql("SELECT version FROM schema_migrations") == before
+    for host in APP_HOSTS:
+        assert current(host) == "releases/v1.1.0"
+        assert "v1.1.1-fixture.failing-migration" not in in_host(host, "ls", "/opt/ai-customer-service/releases")
+
+
+def test_failing_migration_leaves_database_and_service_as_they_were():
+    tickets = sql("SELECT count(*), count(*) FILTER (WHERE status = 'open') FROM cs_tickets")
+    proc = deploy("v1.1.1-fixture.failing-migration", check=False)
+    assert proc.returncode != 0
+    assert "the migration failed" in proc.stdout and "schema version stays 2 and is not dirty" in proc.stdout
+    assert sql("SELECT version, dirty FROM schema_migrations") == "2|f"
+    assert sql("SELECT to_regclass('cs_fixture_partial') IS NULL") == "t"
+    assert sql("SELECT count(*), count(*) FILTER (WHERE status = 'open') FROM cs_tickets") == tickets
+    for host in APP_HOSTS:
+        assert current(host) == "releases/v1.1.0"
+    assert in_host("ai-cs-app1", "test", "-e", "/var/lib/ai-customer-service/deploy.lock", check=False) == ""
+
+
+@pytest.mark.parametrize(
+    ("fixture", "cause"),
+    [
+        ("v1.1.1-fixture.never-ready", "'startup': 'DOWN'"),
+        ("v1.1.1-fixture.crash-at-start", "fixture build: crash at start"),
+    ],
+)
+def test_unhealthy_release_is_rolled_back_and_marked_bad(fixture, cause):
+    proc = deploy(fixture, *FAST, check=False)
+    assert proc.returncode != 0
+    assert f"deploy {fixture} failed on ai-cs-app1 at 'Wait for live, ready and the expected version'" in proc.stdout
+    assert cause in proc.stdout
+    assert "Rolled back automatically: v1.1.0 is serving again and verified ready" in proc.stdout
+    assert current("ai-cs-app1") == "releases/v1.1.0"
+    assert current("ai-cs-app2") == "releases/v1.1.0", "the second batch must never start"
+    bad = json.loads(in_host("ai-cs-app1", "cat", f"/opt/ai-customer-service/releases/{fixture}/.bad"))
+    assert bad["version"] == fixture
+    last = history("ai-cs-app1")[-1]
+    assert last["result"] == "rolled_back" and last["to"] == fixture and last["failed_step"]
+    health = json.loads(run("curl", "-sf", "http://127.0.0.1:18080/actuator/health").stdout)
+    assert health["version"] == "v1.1.0"
+    fact = json.loads(in_host("ai-cs-app1", "cat", "/etc/ansible/facts.d/ai_cs.fact"))
+    assert fact["current"] == "v1.1.0" and fact["previous"] == "v1.0.0"
+
+
+def test_a_second_deploy_is_refused_naming_the_holder():
+    holder = {
+        "run_id": "other-run-1",
+        "operation": "deploy",
+        "version": "v1.0.0",
+        "who": "alice@ops1",
+        "since": "2026-01-01T00:00:00Z",
+        "since_epoch": int(time.time()) - 30,
+    }
+    in_host("ai-cs-app1", "bash", "-c", f"echo '{json.dumps(holder)}' > /var/lib/ai-customer-service/deploy.lock")
+    try:
+        proc = deploy("v1.0.0", check=False)
+        assert proc.returncode != 0
+        assert (
+            "deploy refused: the deploy lock ai-cs-app1:/var/lib/ai-customer-service/deploy.lock is held by alice@ops1"
+            in proc.stdout
+        )
+        assert "another deploy or rollback is running" in proc.stdout
+        for host in APP_HOSTS:
+            assert current(host) == "releases/v1.1.0"
+        assert (
+            json.loads(in_host("ai-cs-app1", "cat", "/var/lib/ai-customer-service/deploy.lock"))["run_id"]
+            == "other-run-1"
+        )
+    finally:
+        in_host("ai-cs-app1", "rm", "-f", "/var/lib/ai-customer-service/deploy.lock")
+
+
+def test_a_stale_lock_is_reported_with_how_to_clear_it():
+    holder = {
+        "run_id": "dead-run-7",
+        "operation": "deploy",
+        "version": "v1.0.0",
+        "who": "bob@ops2",
+        "since": "2026-01-01T00:00:00Z",
+        "since_epoch": int(time.time()) - 7200,
+    }
+    in_host("ai-cs-app1", "bash", "-c", f"echo '{json.dumps(holder)}' > /var/lib/ai-customer-service/deploy.lock")
+    proc = deploy("v1.0.0", check=False)
+    assert proc.returncode != 0
+    assert "most likely died" in proc.stdout
+    assert "ansible-playbook playbooks/unlock.yml -e run_id=dead-run-7" in proc.stdout
+    wrong = run("ansible-playbook", "playbooks/unlock.yml", "-e", "run_id=not-the-holder")
+    assert "dead-run-7" in in_host("ai-cs-app1", "cat", "/var/lib/ai-customer-service/deploy.lock"), wrong.stdout
+    run("ansible-playbook", "playbooks/unlock.yml", "-e", "run_id=dead-run-7")
+    assert in_host("ai-cs-app1", "test", "-e", "/var/lib/ai-customer-service/deploy.lock", check=False) == ""
