@@ -8,9 +8,13 @@ def q(host, sql):
     return host.check_output(PSQL.format(sql)).strip()
 
 
-def test_smoke_message_stored_once_on_its_own_channel(host):
-    assert q(host, "SELECT count(*) FROM cs_messages WHERE message_id = 'smoke-molecule-molecule-verify'") == "1"
-    assert q(host, "SELECT channel FROM cs_messages WHERE message_id = 'smoke-molecule-molecule-verify'") == "ops-smoke"
+def test_smoke_messages_stored_once_each_on_their_own_channel(host):
+    # converge and the idempotence run each send one message and its replay
+    total, distinct = q(
+        host, "SELECT count(*), count(DISTINCT message_id) FROM cs_messages WHERE channel = 'ops-smoke'"
+    ).split("|")
+    assert total == distinct == "2"
+    assert q(host, "SELECT count(*) FROM cs_message_dedup WHERE message_id LIKE 'smoke-%'") == "2"
 
 
 def test_replay_and_unsigned_call_are_audited(host):
