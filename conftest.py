@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "service"))
+# Shared helpers: tests/ (PostgreSQL cluster, runbook procedures, lab), service/ (the release build),
+# service/tests/ (running a built release).
+for path in (ROOT / "tests", ROOT / "service", ROOT / "service" / "tests"):
+    sys.path.insert(0, str(path))
 
 from pgcluster import PgCluster  # noqa: E402
 

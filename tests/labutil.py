@@ -38,9 +38,10 @@ def secret(name: str) -> str:
     return (ROOT / "inventories/lab/.secrets" / name).read_text().strip()
 
 
-def sql(query: str) -> str:
+def sql(query: str, host: str = "ai-cs-app1") -> str:
+    """psql from an app host with the service's own credentials, as the runbook's checklist does."""
     return in_host(
-        "ai-cs-app1",
+        host,
         "env",
         f"PGPASSWORD={secret('postgres_password')}",
         "psql",

@@ -38,18 +38,6 @@ def apply_migrations(conn, release_dir: Path, upto: int) -> None:
         cur.execute("INSERT INTO schema_migrations VALUES (%s, false)", (upto,))
 
 
-def openssl_signature(secret: str, timestamp: str, body: str) -> str:
-    """Exactly the runbook's line: echo -n "${TS}.${BODY}" | openssl dgst -sha256 -hmac "$SECRET"."""
-    out = subprocess.run(
-        ["bash", "-c", 'echo -n "${TS}.${BODY}" | openssl dgst -sha256 -hmac "$SECRET" | awk \'{print $2}\''],
-        env={**os.environ, "TS": timestamp, "BODY": body, "SECRET": secret},
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout.strip()
-
-
 class Service:
     def __init__(self, release_dir: Path, env: dict[str, str], port: int | None = None) -> None:
         self.port = port or free_port()

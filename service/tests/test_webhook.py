@@ -6,7 +6,8 @@ import json
 import time
 
 import pytest
-from svc import SECRET, openssl_signature, prod_env
+from runbook import openssl_signature
+from svc import SECRET, prod_env
 
 SEED_BODY = (
     '{"channel":"widget","message_id":"diag-001","open_id":"diag-open","content":"health check",'

@@ -149,16 +149,21 @@ def test_unhealthy_release_is_rolled_back_and_marked_bad(fixture, cause):
     assert fact["current"] == "v1.1.0" and fact["previous"] == "v1.0.0"
 
 
-def test_a_second_deploy_is_refused_naming_the_holder():
+def hold_lock(run_id: str, who: str, age_seconds: int) -> None:
+    """Write a lock as another run would have taken it, age_seconds ago."""
     holder = {
-        "run_id": "other-run-1",
+        "run_id": run_id,
         "operation": "deploy",
         "version": "v1.0.0",
-        "who": "alice@ops1",
+        "who": who,
         "since": "2026-01-01T00:00:00Z",
-        "since_epoch": int(time.time()) - 30,
+        "since_epoch": int(time.time()) - age_seconds,
     }
     in_host("ai-cs-app1", "bash", "-c", f"echo '{json.dumps(holder)}' > /var/lib/ai-customer-service/deploy.lock")
+
+
+def test_a_second_deploy_is_refused_naming_the_holder():
+    hold_lock("other-run-1", "alice@ops1", age_seconds=30)
     try:
         proc = deploy("v1.0.0", check=False)
         assert proc.returncode != 0
@@ -178,15 +183,7 @@ def test_a_second_deploy_is_refused_naming_the_holder():
 
 
 def test_a_stale_lock_is_reported_with_how_to_clear_it():
-    holder = {
-        "run_id": "dead-run-7",
-        "operation": "deploy",
-        "version": "v1.0.0",
-        "who": "bob@ops2",
-        "since": "2026-01-01T00:00:00Z",
-        "since_epoch": int(time.time()) - 7200,
-    }
-    in_host("ai-cs-app1", "bash", "-c", f"echo '{json.dumps(holder)}' > /var/lib/ai-customer-service/deploy.lock")
+    hold_lock("dead-run-7", "bob@ops2", age_seconds=7200)
     proc = deploy("v1.0.0", check=False)
     assert proc.returncode != 0
     assert "most likely died" in proc.stdout
@@ -195,3 +192,29 @@ def test_a_stale_lock_is_reported_with_how_to_clear_it():
     assert "dead-run-7" in in_host("ai-cs-app1", "cat", "/var/lib/ai-customer-service/deploy.lock"), wrong.stdout
     run("ansible-playbook", "playbooks/unlock.yml", "-e", "run_id=dead-run-7")
     assert in_host("ai-cs-app1", "test", "-e", "/var/lib/ai-customer-service/deploy.lock", check=False) == ""
+
+
+def test_failed_config_change_is_rolled_back_and_never_reaches_the_next_batch():
+    # The service refuses a webhook skew of 0 at start-up; preflight keeps its own clock tolerance.
+    bad = json.dumps({"ai_cs_webhook_max_skew_seconds": 0, "preflight_max_clock_skew": 300})
+    proc = deploy("v1.1.0", "-e", bad, *FAST, check=False)
+    assert proc.returncode != 0
+    assert "invalid AI_CS_WEBHOOK_MAX_SKEW_SECONDS '0'" in proc.stdout, "the service's own error names the cause"
+    assert "the previous configuration of v1.1.0 is restored" in proc.stdout
+    for host in APP_HOSTS:
+        env = in_host(host, "cat", "/opt/ai-customer-service/releases/v1.1.0/ai-customer-service.env")
+        assert 'AI_CS_WEBHOOK_MAX_SKEW_SECONDS="300"' in env
+        assert in_host(host, "systemctl", "is-active", "ai-customer-service").strip() == "active"
+    assert in_host("ai-cs-app1", "test", "-e", "/opt/ai-customer-service/releases/v1.1.0/.bad", check=False) == ""
+
+
+def test_config_change_reaches_every_host_then_returns():
+    deploy("v1.1.0", "-e", "ai_cs_log_level=debug")
+    for host in APP_HOSTS:
+        env = in_host(host, "cat", "/opt/ai-customer-service/releases/v1.1.0/ai-customer-service.env")
+        assert 'AI_CS_LOG_LEVEL="debug"' in env
+    deploy("v1.1.0")
+    for host in APP_HOSTS:
+        env = in_host(host, "cat", "/opt/ai-customer-service/releases/v1.1.0/ai-customer-service.env")
+        assert 'AI_CS_LOG_LEVEL="info"' in env
+        assert in_host(host, "ls", "-a", "/opt/ai-customer-service/releases/v1.1.0").count(".env.next") == 0

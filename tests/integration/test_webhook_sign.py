@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from ansible_run import run_module
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "service" / "tests"))
-from svc import Service, openssl_signature, unpack
+from runbook import openssl_signature
+from svc import Service, unpack
 
 SECRET = "test-secret-123"
 

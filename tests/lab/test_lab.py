@@ -9,7 +9,7 @@ import re
 import time
 
 import pytest
-from labutil import HOSTS, ROOT, recap, run
+from labutil import HOSTS, ROOT, recap, run, sql
 
 pytestmark = pytest.mark.lab
 
@@ -57,28 +57,9 @@ def test_ping_every_host_without_an_inventory_flag(lab_from_nothing):
 
 
 def test_app_hosts_reach_database_and_artifacts_by_name(lab_from_nothing):
-    password = (ROOT / "inventories/lab/.secrets/postgres_password").read_text().strip()
     assert oct((ROOT / "inventories/lab/.secrets/postgres_password").stat().st_mode)[-3:] == "600"
     for app in ("ai-cs-app1", "ai-cs-app2"):
-        sql = run(
-            "podman",
-            "exec",
-            "-e",
-            f"PGPASSWORD={password}",
-            app,
-            "psql",
-            "-h",
-            "ai-cs-db",
-            "-p",
-            "5434",
-            "-U",
-            "ai_cs",
-            "-d",
-            "ai_customer_service",
-            "-tAc",
-            "SELECT current_user",
-        )
-        assert sql.stdout.strip() == "ai_cs"
+        assert sql("SELECT current_user", host=app) == "ai_cs"
         sums = run("podman", "exec", app, "curl", "-sf", "http://ai-cs-artifacts:8000/SHA256SUMS").stdout
         assert "ai-customer-service-v1.1.0-linux-amd64.tar.gz" in sums
 

@@ -1,21 +1,8 @@
 from __future__ import annotations
 
-import os
-import subprocess
-
 import pytest
 from ansible.module_utils.ai_cs_webhook import canonical_body, rejection_code, sign, signed_headers
-
-
-def openssl(secret: str, ts: str, body: str) -> str:
-    out = subprocess.run(
-        ["bash", "-c", 'echo -n "${TS}.${BODY}" | openssl dgst -sha256 -hmac "$SECRET" | awk \'{print $2}\''],
-        env={**os.environ, "TS": ts, "BODY": body, "SECRET": secret},
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout.strip()
+from runbook import openssl_signature
 
 
 @pytest.mark.parametrize(
@@ -27,7 +14,7 @@ def openssl(secret: str, ts: str, body: str) -> str:
     ],
 )
 def test_signature_equals_openssl(secret, body):
-    assert sign(secret, 1714780800, body) == openssl(secret, "1714780800", body)
+    assert sign(secret, 1714780800, body) == openssl_signature(secret, "1714780800", body)
 
 
 def test_mapping_body_is_compact_sorted_utf8():
