@@ -6,6 +6,7 @@ The tests run in order and build on each other (fresh deploy, upgrade, no-op, fa
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -13,14 +14,15 @@ from labutil import APP_HOSTS, current, history, in_host, recap, run, secret, sq
 
 pytestmark = pytest.mark.lab
 FAST = ["-e", "verify_timeout=20"]  # the fixtures never become healthy; no need to wait the default 60 s
-TIMES: dict[str, float] = {}
+TIMES: list[tuple[str, float]] = []
 
 
 def deploy(version: str, *extra: str, check: bool = True):
     started = time.monotonic()
     # JSON extra vars: the exact string reaches the playbook (key=value form splits on spaces).
     proc = run("ansible-playbook", "playbooks/deploy.yml", "-e", json.dumps({"version": version}), *extra, check=check)
-    TIMES[f"{version} {' '.join(extra)}".strip()] = time.monotonic() - started
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").split("::")[-1].split(" ")[0]
+    TIMES.append((f"{version} ({test})", time.monotonic() - started))
     return proc
 
 
@@ -30,7 +32,7 @@ def fresh_lab():
     run("ansible-playbook", "playbooks/lab.yml")
     yield
     print("\ndeploy wall times in the lab:")
-    for what, seconds in TIMES.items():
+    for what, seconds in TIMES:
         print(f"  {seconds:6.1f} s  {what}")
 
 
