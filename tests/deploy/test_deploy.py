@@ -202,7 +202,7 @@ def test_failed_config_change_is_rolled_back_and_never_reaches_the_next_batch():
     proc = deploy("v1.1.0", "-e", bad, *FAST, check=False)
     assert proc.returncode != 0
     assert "invalid AI_CS_WEBHOOK_MAX_SKEW_SECONDS '0'" in proc.stdout, "the service's own error names the cause"
-    assert "the previous configuration of v1.1.0 is restored" in proc.stdout
+    assert "the configuration of v1.1.0 that served before is restored" in proc.stdout
     for host in APP_HOSTS:
         env = in_host(host, "cat", "/opt/ai-customer-service/releases/v1.1.0/ai-customer-service.env")
         assert 'AI_CS_WEBHOOK_MAX_SKEW_SECONDS="300"' in env
