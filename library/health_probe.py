@@ -55,7 +55,9 @@ options:
         type: str
         default: version
   timeout:
-    description: Overall seconds for all endpoints to become healthy.
+    description:
+      - Overall seconds for all endpoints to become healthy.
+      - C(0) probes each endpoint once, waiting up to I(request_timeout) for each answer (diagnostics).
     type: float
     default: 60
   interval:
@@ -117,6 +119,13 @@ endpoints:
     attempts: {description: Probes sent., type: int, returned: always}
     time_to_healthy: {description: Seconds until it was healthy (null if never)., type: float, returned: always}
     problem: {description: Expected vs last seen, when unhealthy., type: str, returned: always}
+    server_time:
+      description:
+        - The server's clock in epoch seconds, from the answer's HTTP C(Date) header (1 s resolution); null
+          without an answer or header. Minus I(probed_at), it is how far the service's clock is off this host's.
+      type: float
+      returned: always
+    probed_at: {description: This host's clock (epoch seconds) at the last answer., type: float, returned: always}
   sample:
     /ready: {url: "http://127.0.0.1:8080/ready", healthy: true, status: 200, latency_ms: 3.1,
              body: {status: UP, components: {postgres: UP}}, attempts: 2, time_to_healthy: 1.02, problem: null}
@@ -182,6 +191,8 @@ def main() -> None:
             "attempts": 0,
             "time_to_healthy": None,
             "problem": "not probed",
+            "server_time": None,
+            "probed_at": None,
         }
         for s in specs
     }
@@ -190,12 +201,14 @@ def main() -> None:
             seen = state[spec["name"]]
             if seen["healthy"]:
                 continue
-            remaining = max(deadline - time.monotonic(), 0.1)
+            # timeout 0 is one attempt per endpoint, each given the whole request_timeout
+            remaining = max(deadline - time.monotonic(), 0.1) if p["timeout"] > 0 else p["request_timeout"]
             answer = exchange(
                 spec["url"], timeout=min(p["request_timeout"], remaining), validate_certs=p["validate_certs"]
             )
             problem = judge(spec, answer.status, answer.body, answer.error)
             seen.update(status=answer.status, latency_ms=answer.latency_ms, body=answer.body, problem=problem)
+            seen.update(server_time=answer.server_time, probed_at=round(answer.received_at, 3))
             seen["attempts"] += 1
             if problem is None:
                 seen.update(healthy=True, time_to_healthy=round(time.monotonic() - started, 3))

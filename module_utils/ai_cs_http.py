@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
@@ -19,6 +20,15 @@ class Answer:
     body: Any  # parsed JSON, else text
     latency_ms: float
     error: str | None = None
+    server_time: float | None = None  # the answer's HTTP Date header (the server's clock), epoch seconds
+    received_at: float = 0.0  # this host's clock when the answer (or the error) came, epoch seconds
+
+
+def _date(headers: Any) -> float | None:
+    try:
+        return parsedate_to_datetime(headers.get("Date")).timestamp()
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def _parse(raw: bytes) -> Any:
@@ -49,10 +59,12 @@ def exchange(
             validate_certs=validate_certs,
             follow_redirects="none",
         )
-        raw, status = resp.read(), resp.getcode()
+        raw, status, headers = resp.read(), resp.getcode(), resp.headers
     except HTTPError as err:
-        raw, status = err.read() or b"", err.code
+        raw, status, headers = err.read() or b"", err.code, err.headers
     except (TimeoutError, URLError, ConnectionError, OSError) as err:
         reason = getattr(err, "reason", err)
-        return Answer(None, None, round((time.monotonic() - started) * 1000, 1), f"{type(err).__name__}: {reason}")
-    return Answer(status, _parse(raw), round((time.monotonic() - started) * 1000, 1))
+        latency = round((time.monotonic() - started) * 1000, 1)
+        return Answer(None, None, latency, f"{type(err).__name__}: {reason}", received_at=time.time())
+    latency = round((time.monotonic() - started) * 1000, 1)
+    return Answer(status, _parse(raw), latency, server_time=_date(headers), received_at=time.time())

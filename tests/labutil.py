@@ -7,7 +7,11 @@ import os
 import re
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
+
+from runbook import openssl_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -65,3 +69,42 @@ def current(host: str) -> str:
 def history(host: str) -> list[dict]:
     text = in_host(host, "cat", "/var/lib/ai-customer-service/history.jsonl", check=False)
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+TIMES: list[tuple[str, float]] = []  # wall time of every playbook run through playbook(), printed per module
+
+
+def playbook(name: str, *extra: str, check: bool = True, **variables: object) -> subprocess.CompletedProcess:
+    """Run playbooks/<name>.yml; variables go as one JSON extra var (key=value form splits on spaces)."""
+    started = time.monotonic()
+    args = ["-e", json.dumps(variables)] if variables else []
+    proc = run("ansible-playbook", f"playbooks/{name}.yml", *args, *extra, check=check)
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").split("::")[-1].split(" ")[0]
+    TIMES.append((f"{name} {variables.get('version', '')} ({test})", time.monotonic() - started))
+    return proc
+
+
+def print_times(title: str) -> None:
+    print(f"\n{title}:")
+    for what, seconds in TIMES:
+        print(f"  {seconds:6.1f} s  {what}")
+    TIMES.clear()
+
+
+def webhook(message_id: str, url: str = "http://127.0.0.1:18080") -> dict:
+    """A signed webhook through haproxy, signed the runbook's way (openssl)."""
+    body = json.dumps(
+        {"channel": "rollback-test", "message_id": message_id, "open_id": "rollback-test", "content": "hello"}
+    )
+    timestamp = str(int(time.time()))
+    request = urllib.request.Request(
+        f"{url}/api/v1/customer-service/webhook",
+        data=body.encode(),
+        headers={
+            "Content-Type": "application/json",
+            "X-CS-Timestamp": timestamp,
+            "X-CS-Signature": openssl_signature(secret("webhook_secret"), timestamp, body),
+        },
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())

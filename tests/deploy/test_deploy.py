@@ -6,34 +6,23 @@ The tests run in order and build on each other (fresh deploy, upgrade, no-op, fa
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import pytest
-from labutil import APP_HOSTS, current, history, in_host, recap, run, secret, sql
+from labutil import APP_HOSTS, current, history, in_host, playbook, print_times, recap, run, secret, sql
 
 pytestmark = pytest.mark.lab
 FAST = ["-e", "verify_timeout=20"]  # the fixtures never become healthy; no need to wait the default 60 s
-TIMES: list[tuple[str, float]] = []
 
 
 def deploy(version: str, *extra: str, check: bool = True):
-    started = time.monotonic()
-    # JSON extra vars: the exact string reaches the playbook (key=value form splits on spaces).
-    proc = run("ansible-playbook", "playbooks/deploy.yml", "-e", json.dumps({"version": version}), *extra, check=check)
-    test = os.environ.get("PYTEST_CURRENT_TEST", "").split("::")[-1].split(" ")[0]
-    TIMES.append((f"{version} ({test})", time.monotonic() - started))
-    return proc
+    return playbook("deploy", *extra, check=check, version=version)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def fresh_lab():
-    run("ansible-playbook", "playbooks/lab-down.yml")
-    run("ansible-playbook", "playbooks/lab.yml")
+def times(fresh_lab):
     yield
-    print("\ndeploy wall times in the lab:")
-    for what, seconds in TIMES:
-        print(f"  {seconds:6.1f} s  {what}")
+    print_times("deploy wall times in the lab")
 
 
 @pytest.mark.parametrize("bad", ["1.0.0", "v1.0", "v1.0.0;touch /tmp/pwned", "v1.0.0 --extra", "$(id)", ""])

@@ -96,3 +96,21 @@ def test_several_endpoints_all_checked(server):
 def test_nothing_listening(server):
     result = run_module("health_probe", {"endpoints": [{"url": "http://127.0.0.1:9/ready"}], "timeout": 0})[0]
     assert result["failed"] and "got no answer" in result["msg"]
+
+
+def test_timeout_zero_is_one_attempt_with_the_whole_request_timeout(server):
+    server.RequestHandlerClass.script["/ready"] = lambda n: (503, DOWN, 0.4)  # slower than any 0.1 s cut-off
+    result = probe(server, [{"path": "/ready", "json": {"status": "UP"}}], timeout=0, request_timeout=3)
+    ready = result["endpoints"]["/ready"]
+    assert result["failed"] and ready["attempts"] == 1 and ready["status"] == 503 and ready["latency_ms"] >= 400
+
+
+def test_server_clock_from_the_date_header(server):
+    """A server whose clock is 10 minutes behind: server_time - probed_at shows it (what diagnose reads)."""
+    server.RequestHandlerClass.date_time_string = lambda self, timestamp=None: BaseHTTPRequestHandler.date_time_string(
+        self, time.time() - 600
+    )
+    server.RequestHandlerClass.script["/live"] = lambda n: (200, {"status": "UP"})
+    live = probe(server, [{"path": "/live"}], timeout=0)["endpoints"]["/live"]
+    assert -602 <= live["server_time"] - live["probed_at"] <= -598
+    assert abs(live["probed_at"] - time.time()) < 30

@@ -1,0 +1,175 @@
+"""rollback.yml on the lab: refusals, config-only, restore with and without confirmation, a contract
+migration refused then migrated down, and a partly broken host. Real containers, PostgreSQL, systemd, haproxy.
+
+Runs after test_deploy.py (same lab: v1.1.0 serving after a v1.0.0 -> v1.1.0 upgrade with its backup, and a
+config change behind it); run alone, the module fixture builds that state first.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from labutil import APP_HOSTS, current, history, in_host, playbook, print_times, recap, run, sql, webhook
+
+pytestmark = pytest.mark.lab
+RELEASES = "/opt/ai-customer-service/releases"
+BACKUPS = "/var/backups/ai-customer-service"
+LOCK = "/var/lib/ai-customer-service/deploy.lock"
+DB = "ai_customer_service"
+
+
+def rollback(*extra: str, check: bool = True, **variables: object):
+    return playbook("rollback", *extra, check=check, **variables)
+
+
+def exists(host: str, path: str) -> bool:
+    return run("podman", "exec", host, "test", "-e", path, check=False).returncode == 0
+
+
+def env_of(host: str, version: str) -> str:
+    return in_host(host, "cat", f"{RELEASES}/{version}/ai-customer-service.env")
+
+
+def active(host: str) -> str:
+    return in_host(host, "systemctl", "is-active", "ai-customer-service", check=False).strip()
+
+
+def stored(message_id: str) -> str:
+    return sql(f"SELECT count(*) FROM cs_messages WHERE message_id = '{message_id}'")  # noqa: S608 - test's own id
+
+
+def state() -> dict:
+    return {
+        "current": [current(h) for h in APP_HOSTS],
+        "active": [active(h) for h in APP_HOSTS],
+        "history": [len(history(h)) for h in APP_HOSTS],
+        "schema": sql("SELECT version, dirty FROM schema_migrations"),
+        "messages": sql("SELECT count(*) FROM cs_messages"),
+        "lock": exists(APP_HOSTS[0], LOCK),
+        "backups": in_host("ai-cs-db", "ls", BACKUPS),
+    }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def upgraded(fresh_lab):
+    """v1.1.0 serving, upgraded from v1.0.0 (so its backup exists), with an earlier config kept."""
+    backup = in_host("ai-cs-db", "bash", "-c", f"ls {BACKUPS}/{DB}-v1.0.0-to-v1.1.0-*.pgc", check=False)
+    if not backup.strip() or current(APP_HOSTS[0]) != "releases/v1.1.0":
+        playbook("deploy", version="v1.0.0")
+        playbook("deploy", version="v1.1.0")
+    if not exists(APP_HOSTS[0], f"{RELEASES}/v1.1.0/ai-customer-service.env.previous"):
+        playbook("deploy", version="v1.1.0", ai_cs_log_level="debug")
+        playbook("deploy", version="v1.1.0")
+    yield
+    print_times("rollback wall times in the lab")
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"version": "v1.0.0;touch /tmp/pwned"}, "refused: it must look like v1.2.3"),
+        ({"version": "v9.9.9"}, "rollback target v9.9.9 is neither on disk on ai-cs-app1"),
+        ({"version": "v9.9.9"}, "unknown version v9.9.9: ai-customer-service-v9.9.9-linux-amd64.tar.gz is not in"),
+        ({"version": "v1.0.0", "restore_backup": "auto; rm -rf /"}, "restore_backup must be auto or the absolute"),
+        ({"version": "v1.0.0", "restore_backup": "auto", "migrate_down": True}, "choose one"),
+    ],
+)
+def test_bad_requests_are_refused_with_nothing_changed(variables, expected):
+    before = state()
+    proc = rollback(check=False, **variables)
+    assert proc.returncode != 0 and expected in proc.stdout and "Nothing was changed" in proc.stdout
+    assert state() == before
+    assert not exists(APP_HOSTS[0], "/tmp/pwned")
+
+
+def test_target_listed_but_without_its_artifact_is_refused():
+    """Neither on disk nor downloadable: in SHA256SUMS, but the file is gone from the artifact server."""
+    artifact = "/srv/artifacts/ai-customer-service-v1.1.1-fixture.contract-migration-linux-amd64.tar.gz"
+    before = state()
+    in_host("ai-cs-artifacts", "mv", artifact, f"{artifact}.hidden")
+    try:
+        proc = rollback(check=False, version="v1.1.1-fixture.contract-migration")
+    finally:
+        in_host("ai-cs-artifacts", "mv", f"{artifact}.hidden", artifact)
+    assert proc.returncode != 0
+    assert "is neither on disk on ai-cs-app1" in proc.stdout
+    assert "is in SHA256SUMS but the file answered 404" in proc.stdout
+    assert state() == before
+
+
+def test_config_only_rollback_brings_back_the_earlier_config_then_changes_nothing():
+    previous = in_host(APP_HOSTS[0], "cat", f"{RELEASES}/v1.1.0/ai-customer-service.env.previous")
+    serving = env_of(APP_HOSTS[0], "v1.1.0")
+    assert previous != serving, "the fixture left an earlier config behind"
+    proc = rollback(config_only=True)
+    assert "the earlier config of v1.1.0" in proc.stdout
+    for host in APP_HOSTS:
+        assert env_of(host, "v1.1.0") == previous
+        assert in_host(host, "cat", f"{RELEASES}/v1.1.0/ai-customer-service.env.before-rollback") == serving
+        assert current(host) == "releases/v1.1.0" and active(host) == "active"
+        assert history(host)[-1]["operation"] == "rollback-config" and history(host)[-1]["result"] == "success"
+    again = rollback(config_only=True)
+    assert all(r["changed"] == 0 and r["failed"] == 0 for r in recap(again.stdout).values())
+
+
+def test_restore_needs_the_confirmation_and_loses_only_what_came_after_the_backup():
+    backup = in_host("ai-cs-db", "bash", "-c", f"ls -t {BACKUPS}/{DB}-v1.0.0-to-v1.1.0-*.pgc | head -1").strip()
+    dumped_at = int(in_host("ai-cs-db", "stat", "-c", "%Y", backup))
+    kept = sql(f"SELECT count(*) FROM cs_messages WHERE created_at <= to_timestamp({dumped_at:d})")  # noqa: S608 - an int
+    message_id = f"after-backup-{time.time_ns()}"
+    assert webhook(message_id)["status"] == "accepted"
+
+    before = state()
+    refused = rollback(check=False, version="v1.0.0", restore_backup="auto")
+    assert refused.returncode != 0
+    assert f"restoring {backup}" in refused.stdout and "is LOST (" in refused.stdout
+    assert f"confirm_data_loss={DB}" in refused.stdout and "Nothing was changed" in refused.stdout
+    assert state() == before and stored(message_id) == "1"
+
+    wrong = rollback(check=False, version="v1.0.0", restore_backup="auto", confirm_data_loss="yes")
+    assert wrong.returncode != 0 and state() == before
+
+    proc = rollback(version="v1.0.0", restore_backup="auto", confirm_data_loss=DB)
+    assert f"database RESTORED from {backup}" in proc.stdout
+    assert stored(message_id) == "0"
+    assert sql("SELECT count(*) FROM cs_messages") == kept, "everything from before the backup is still there"
+    assert sql("SELECT version, dirty FROM schema_migrations") == "1|f"
+    for host in APP_HOSTS:
+        assert current(host) == "releases/v1.0.0" and active(host) == "active"
+        last = history(host)[-1]
+        assert last["restored"] == backup and last["schema_version"] == 1
+    safety = last["backup"]
+    assert "-v1.1.0-to-v1.0.0-" in safety, "a fresh safety backup was taken before the restore"
+    checked = in_host("ai-cs-db", "bash", "-c", f"cd {BACKUPS} && sha256sum -c {safety}.sha256")
+    assert checked.strip().endswith(": OK")
+    assert webhook(f"after-restore-{time.time_ns()}")["status"] == "accepted"
+
+
+def test_contract_migration_is_refused_then_migrated_down():
+    playbook("deploy", version="v1.1.1-fixture.contract-migration")
+    assert sql("SELECT version FROM schema_migrations") == "3"
+    before = state()
+    refused = rollback(check=False, version="previous")  # previous = v1.0.0, the release it replaced
+    assert refused.returncode != 0
+    assert "v1.0.0 needs schema 1 and the database is at 3" in refused.stdout
+    assert "-e migrate_down=true" in refused.stdout and "-e restore_backup=auto" in refused.stdout
+    assert {k: v for k, v in state().items() if k != "history"} == {k: v for k, v in before.items() if k != "history"}
+
+    proc = rollback(version="v1.1.0", migrate_down=True)
+    assert "migrated down: 0003_fixture_contract.down.sql (schema 3 -> 2)" in proc.stdout
+    assert sql("SELECT version, dirty FROM schema_migrations") == "2|f"
+    assert sql("SELECT to_regclass('cs_fixture_contract') IS NULL") == "t"
+    for host in APP_HOSTS:
+        assert current(host) == "releases/v1.1.0" and active(host) == "active"
+
+
+def test_partly_broken_host_is_repaired_and_the_healthy_one_left_alone():
+    broken = APP_HOSTS[1]
+    in_host(broken, "systemctl", "stop", "ai-customer-service")
+    in_host(broken, "ln", "-sfn", "releases/v0.0.1-gone", "/opt/ai-customer-service/current")
+    proc = rollback(version="v1.1.0")
+    assert "ai-cs-app1: serving v1.1.0 (no change)" in proc.stdout
+    assert recap(proc.stdout)["ai-cs-app1"]["failed"] == 0
+    assert current(broken) == "releases/v1.1.0" and active(broken) == "active"
+    assert webhook(f"after-repair-{time.time_ns()}")["status"] == "accepted"
