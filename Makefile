@@ -34,7 +34,8 @@ pytest: setup
 
 ## molecule SCENARIO=<name>: one scenario (create, converge, idempotence, verify, destroy)
 molecule: setup
-	AI_CS_LAB_IMAGE=$$(./lab/image/build.sh) molecule test -s $(SCENARIO)
+	AI_CS_LAB_IMAGE=$$(./lab/image/build.sh) AI_CS_PYTHON_HOME=$$(.venv/bin/python -c 'import sys; print(sys.base_prefix)') \
+	  molecule test -s $(SCENARIO)
 
 clean: lab-down
 	rm -rf build

@@ -31,6 +31,9 @@ stage setup ./scripts/setup.sh
 [[ ${results[-1]} == PASS* ]] || exit 1
 AI_CS_LAB_IMAGE=$(./lab/image/build.sh 2>"$LOGS/image.log") || { echo "FAIL  image - see build/test-logs/image.log"; exit 1; }
 export AI_CS_LAB_IMAGE
+# The diagnose_schedule scenario mounts the checkout and the Python its .venv was made from into its container.
+AI_CS_PYTHON_HOME=$(.venv/bin/python -c 'import sys; print(sys.base_prefix)')
+export AI_CS_PYTHON_HOME
 echo "PASS  image ($AI_CS_LAB_IMAGE)"
 
 # A previous run may have left containers behind (CI runs after the session on the same machine).
@@ -38,11 +41,49 @@ podman ps -a --format '{{.Names}}' | grep -E '^molecule-' | xargs -r podman rm -
 
 stage lint bash -c 'ansible-lint && yamllint . && ruff check . && ruff format --check . && shellcheck scripts/*.sh lab/image/*.sh .ci/run'
 stage pytest pytest -m "not lab" -p no:cacheprovider
-stage lab pytest -m lab -p no:cacheprovider -s
-for scenario in molecule/*/molecule.yml; do
-  name=$(basename "$(dirname "$scenario")")
-  stage "molecule-$name" molecule test -s "$name"
-done
+# The lab suites and the Molecule scenarios use separate containers, so they run at the same time: the lab
+# stage in the background, the scenarios AI_CS_MOLECULE_JOBS at a time (default 2), the longest first.
+# Their PASS/FAIL lines follow once all have finished. AI_CS_TEST_SERIAL=1 runs the lab stage first instead.
+# shellcheck disable=SC2317  # called in the background and through xargs below
+bg_stage() {  # bg_stage NAME COMMAND...: like stage, but leaves "rc seconds" in a result file
+  local name=$1 start=$SECONDS
+  shift
+  "$@" >"$LOGS/$name.log" 2>&1
+  echo "$? $((SECONDS - start))" >"$LOGS/$name.result"
+}
+collect() {  # collect NAME: the PASS/FAIL line of a bg_stage
+  local rc took
+  read -r rc took <"$LOGS/$1.result" 2>/dev/null || { rc=1; took=0; }
+  if ((rc == 0)); then
+    results+=("PASS  $1 (${took}s)")
+  else
+    results+=("FAIL  $1 (${took}s) - see build/test-logs/$1.log")
+    failed=1
+    tail -n 40 "$LOGS/$1.log" | sed "s/^/  [$1] /"
+  fi
+  echo "${results[-1]}"
+}
+export -f bg_stage
+export LOGS
+mapfile -t scenarios < <(
+  for f in molecule/*/molecule.yml; do basename "$(dirname "$f")"; done |
+    { printf '%s\n' rollback diagnose_schedule; cat; } | awk '!seen[$0]++' |
+    while read -r s; do [[ -f molecule/$s/molecule.yml ]] && echo "$s"; done
+)
+rm -f "$LOGS"/*.result
+# Build the release artifacts once, before the lab and the scenarios would build them side by side.
+python3 service/build.py --changed-only >"$LOGS/artifacts.log" 2>&1 || { echo "FAIL  artifacts - see build/test-logs/artifacts.log"; exit 1; }
+parallel_start=$SECONDS
+bg_stage lab pytest -m lab -p no:cacheprovider -s &
+lab_pid=$!
+[[ -n ${AI_CS_TEST_SERIAL:-} ]] && wait "$lab_pid"
+# shellcheck disable=SC2016  # $1 is expanded by the inner bash
+printf '%s\n' "${scenarios[@]}" |
+  xargs -P "${AI_CS_MOLECULE_JOBS:-2}" -I{} bash -c 'bg_stage "molecule-$1" molecule test -s "$1"' _ {}
+wait "$lab_pid"
+collect lab
+for name in "${scenarios[@]}"; do collect "molecule-$name"; done
+echo "      lab + molecule: $((SECONDS - parallel_start))s wall"
 
 echo
 echo "== summary"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from labutil import APP_HOSTS, current, history, in_host, playbook, print_times, recap, run, sql, webhook
+from labutil import APP_HOSTS, ROOT, current, history, in_host, playbook, print_times, recap, run, sql, webhook
 
 pytestmark = pytest.mark.lab
 RELEASES = "/opt/ai-customer-service/releases"
@@ -84,14 +84,23 @@ def test_bad_requests_are_refused_with_nothing_changed(variables, expected):
 
 
 def test_target_listed_but_without_its_artifact_is_refused():
-    """Neither on disk nor downloadable: in SHA256SUMS, but the file is gone from the artifact server."""
-    artifact = "/srv/artifacts/ai-customer-service-v1.1.1-fixture.contract-migration-linux-amd64.tar.gz"
+    """Neither on disk nor downloadable: listed in SHA256SUMS, but the file is not on the artifact server.
+
+    A directory of build/artifacts (the server's, mounted read-only) with only the SHA256SUMS line, so the real
+    artifacts stay untouched for whatever else runs beside this test.
+    """
+    name = "ai-customer-service-v1.1.1-fixture.contract-migration-linux-amd64.tar.gz"
+    listed_only = ROOT / "build/artifacts/listed-only"
+    listed_only.mkdir(exist_ok=True)
+    sums = (ROOT / "build/artifacts/SHA256SUMS").read_text().splitlines()
+    (listed_only / "SHA256SUMS").write_text("".join(f"{line}\n" for line in sums if line.endswith(name)))
     before = state()
-    in_host("ai-cs-artifacts", "mv", artifact, f"{artifact}.hidden")
-    try:
-        proc = rollback(check=False, version="v1.1.1-fixture.contract-migration")
-    finally:
-        in_host("ai-cs-artifacts", "mv", f"{artifact}.hidden", artifact)
+    proc = rollback(
+        "-e",
+        "ai_cs_artifact_base_url=http://ai-cs-artifacts:8000/listed-only",
+        check=False,
+        version="v1.1.1-fixture.contract-migration",
+    )
     assert proc.returncode != 0
     assert "is neither on disk on ai-cs-app1" in proc.stdout
     assert "is in SHA256SUMS but the file answered 404" in proc.stdout
@@ -173,3 +182,35 @@ def test_partly_broken_host_is_repaired_and_the_healthy_one_left_alone():
     assert recap(proc.stdout)["ai-cs-app1"]["failed"] == 0
     assert current(broken) == "releases/v1.1.0" and active(broken) == "active"
     assert webhook(f"after-repair-{time.time_ns()}")["status"] == "accepted"
+
+
+def test_dev_reset_is_refused_unless_development_and_confirmed():
+    before = state()
+    refused = playbook("reset-dev-data", check=False, confirm_reset=DB)
+    assert refused.returncode != 0 and "the inventory says ai_cs_env=production" in refused.stdout
+    # -e ai_cs_env=development does not talk it round: the serving release still says production
+    overridden = playbook("reset-dev-data", check=False, confirm_reset=DB, ai_cs_env="development")
+    assert overridden.returncode != 0 and "the serving release runs AI_CS_ENV=production" in overridden.stdout
+    assert "Nothing was changed" in overridden.stdout and state() == before
+
+
+def test_dev_reset_truncates_after_a_backup_when_development_and_confirmed():
+    env = "/opt/ai-customer-service/current/ai-customer-service.env"
+    for host in APP_HOSTS:  # the serving config says development (the guard reads it; no restart needed)
+        in_host(host, "sed", "-i", 's/^AI_CS_ENV=.*/AI_CS_ENV="development"/', env)
+    try:
+        unconfirmed = playbook("reset-dev-data", check=False, ai_cs_env="development")
+        assert unconfirmed.returncode != 0 and f"-e confirm_reset={DB}" in unconfirmed.stdout
+        assert sql("SELECT count(*) > 0 FROM cs_messages") == "t"
+        proc = playbook("reset-dev-data", confirm_reset=DB, ai_cs_env="development")
+    finally:
+        for host in APP_HOSTS:
+            in_host(host, "sed", "-i", 's/^AI_CS_ENV=.*/AI_CS_ENV="production"/', env)
+    assert "truncated; backup first" in proc.stdout
+    counts = sql(
+        "SELECT (SELECT count(*) FROM cs_messages) + (SELECT count(*) FROM cs_sessions)"
+        " + (SELECT count(*) FROM cs_audit_logs) + (SELECT count(*) FROM cs_message_dedup)"
+    )
+    assert counts == "0" and sql("SELECT version, dirty FROM schema_migrations") == "2|f"
+    assert in_host("ai-cs-db", "bash", "-c", f"ls {BACKUPS}/{DB}-development-to-reset-*.pgc").strip()
+    assert not exists(APP_HOSTS[0], LOCK)

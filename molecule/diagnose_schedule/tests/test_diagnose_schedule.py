@@ -1,0 +1,48 @@
+"""The scheduled diagnostic: a systemd timer running diagnose.yml through ansible-runner, keeping the last two
+runs' artifacts, the latest report and the textfile; a failing check fails the unit."""
+
+import json
+
+testinfra_hosts = ["molecule-diagnose_schedule"]
+DIR = "/var/lib/ai-cs-diagnose"
+TEXTFILE = "/var/lib/node_exporter/textfile_collector/ai_cs_diagnose.prom"
+
+
+def run_once(host):
+    return host.run("systemctl start ai-cs-diagnose.service")
+
+
+def latest(host):
+    return json.loads(host.file(f"{DIR}/reports/latest.json").content_string)
+
+
+def test_timer_is_enabled_every_ten_minutes(host):
+    timer = host.service("ai-cs-diagnose.timer")
+    assert timer.is_enabled and timer.is_running
+    assert host.check_output("systemctl show ai-cs-diagnose.timer -p TimersMonotonic").count("10min") == 1
+
+
+def test_runs_keep_two_artifacts_the_latest_report_and_the_textfile(host):
+    for _ in range(3):
+        result = run_once(host)
+        assert result.rc == 0, host.run("journalctl -u ai-cs-diagnose.service -n 60 --no-pager").stdout
+    report = latest(host)
+    checks = report["hosts"]["ai-cs-local"]["checks"]
+    assert report["failed"] == 0 and all(c["status"] == "OK" for c in checks), checks
+    assert len(host.file(f"{DIR}/artifacts").listdir()) == 2, "--rotate-artifacts keeps the last two runs"
+    textfile = host.file(TEXTFILE).content_string
+    assert 'ai_cs_diagnose_check_ok{host="ai-cs-local",check="webhook"} 1' in textfile
+    assert "ai_cs_diagnose_failed_checks 0" in textfile
+
+
+def test_a_failing_check_fails_the_unit_and_shows_in_the_textfile(host):
+    host.run("systemctl stop postgresql@15-main")
+    try:
+        result = run_once(host)
+    finally:
+        host.run("systemctl start postgresql@15-main")
+    assert result.rc != 0
+    assert host.service("ai-cs-diagnose.service").systemd_properties["Result"] == "exit-code"
+    database = next(c for c in latest(host)["hosts"]["ai-cs-local"]["checks"] if c["name"] == "database")
+    assert database["status"] == "FAIL" and database["cause"] == "PostgreSQL is not reachable"
+    assert 'ai_cs_diagnose_check_ok{host="ai-cs-local",check="database"} 0' in host.file(TEXTFILE).content_string

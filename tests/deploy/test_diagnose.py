@@ -1,0 +1,243 @@
+"""diagnose.yml on the lab: every check OK when healthy, and for each runbook fault injected on a real host the
+failing check names the runbook's cause and fix. Faults are real: PostgreSQL stopped, the role's password
+changed, a table missing, the serving config edited, another process on the port, the service's clock skewed
+with libfaketime (never the machine's clock: containers share it).
+
+Runs after test_rollback.py on the same lab (any serving release will do); run alone, it deploys v1.1.0 first.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import time
+
+import pytest
+from labutil import APP_HOSTS, ROOT, current, in_host, playbook, print_times, run, secret, sql
+
+pytestmark = pytest.mark.lab
+APP = APP_HOSTS[0]
+ENV_FILE = "/opt/ai-customer-service/current/ai-customer-service.env"
+REPORTS = ROOT / "build/test-diagnose"
+FAKETIME = "/etc/systemd/system/ai-customer-service.service.d/50-faketime.conf"
+
+
+def diagnose(*extra: str) -> tuple[int, dict, str]:
+    proc = playbook("diagnose", *extra, "-e", json.dumps({"diagnose_report_dir": str(REPORTS)}), check=False)
+    report = json.loads((REPORTS / "latest.json").read_text())
+    return proc.returncode, report, proc.stdout
+
+
+def check(report: dict, name: str, host: str = APP) -> dict:
+    return next(c for c in report["hosts"][host]["checks"] if c["name"] == name)
+
+
+def failing(report: dict, host: str = APP) -> set[str]:
+    return {c["name"] for c in report["hosts"][host]["checks"] if c["status"] == "FAIL"}
+
+
+def restart_and_wait(host: str = APP) -> None:
+    # after a fault the unit may have hit its start limit ("Start request repeated too quickly")
+    in_host(host, "systemctl", "reset-failed", "ai-customer-service")
+    in_host(host, "systemctl", "restart", "ai-customer-service")
+    wait_ready(host)
+
+
+def wait_ready(host: str = APP, seconds: int = 40) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if run("podman", "exec", host, "curl", "-sf", "http://127.0.0.1:8080/ready", check=False).returncode == 0:
+            return
+        time.sleep(1)
+    raise AssertionError(f"{host} did not become ready again")
+
+
+def restarted_with_failure(host: str = APP) -> None:
+    """Restart the service and let it fail (and retry) a few times, as it does after a bad change."""
+    run("podman", "exec", host, "systemctl", "restart", "ai-customer-service", check=False)
+    time.sleep(4)
+
+
+def edit_env(key: str, value: str, host: str = APP) -> str:
+    before = in_host(host, "cat", ENV_FILE)
+    in_host(host, "sed", "-i", f's|^{key}=.*|{key}="{value}"|', ENV_FILE)
+    return before
+
+
+def restore_env(content: str, host: str = APP) -> None:
+    subprocess.run(
+        ["podman", "exec", "-i", host, "bash", "-c", f"cat > {ENV_FILE}"], input=content, text=True, check=True
+    )
+
+
+def psql_as_postgres(query: str) -> None:
+    in_host("ai-cs-db", "su", "postgres", "-c", f'psql -p 5434 -d ai_customer_service -c "{query}"')
+
+
+@pytest.fixture(scope="module", autouse=True)
+def serving(fresh_lab):
+    if not current(APP):
+        playbook("deploy", version="v1.1.0")
+    for host in APP_HOSTS:
+        wait_ready(host)
+    yield
+    print_times("diagnose wall times in the lab")
+
+
+def test_healthy_lab_every_check_ok_and_the_median_run_time():
+    seconds = []
+    for _ in range(3):
+        started = time.monotonic()
+        rc, report, out = diagnose()
+        seconds.append(time.monotonic() - started)
+        assert rc == 0, out[-3000:]
+        for host in APP_HOSTS:
+            assert failing(report, host) == set(), report["hosts"][host]
+            assert check(report, "webhook", host)["status"] == "OK"
+    message_id = f"diag-{report['run_id']}-{APP}"
+    assert sql(f"SELECT channel FROM cs_messages WHERE message_id = '{message_id}'") == "ops-diagnostic"  # noqa: S608
+    textfile = (REPORTS / "ai_cs_diagnose.prom").read_text()
+    assert f'ai_cs_diagnose_check_ok{{host="{APP}",check="database"}} 1' in textfile
+    assert "ai_cs_diagnose_failed_checks 0" in textfile and "ai_cs_diagnose_duration_seconds " in textfile
+    for name in ("postgres_password", "webhook_secret"):
+        assert secret(name) not in out and secret(name) not in json.dumps(report)
+    print(
+        f"\ndiagnose on the healthy lab: {', '.join(f'{s:.1f}' for s in seconds)} s; "
+        f"median {statistics.median(seconds):.1f} s (budget 60 s)"
+    )
+
+
+def test_check_mode_is_read_only_and_sends_no_webhook():
+    before = sql("SELECT count(*) FROM cs_messages")
+    rc, report, _ = diagnose("--check")
+    assert rc == 0 and check(report, "webhook")["status"] == "SKIP"
+    assert sql("SELECT count(*) FROM cs_messages") == before
+
+
+def test_postgresql_stopped():
+    in_host("ai-cs-db", "systemctl", "stop", "postgresql@15-main")
+    try:
+        rc, report, out = diagnose()
+    finally:
+        in_host("ai-cs-db", "systemctl", "start", "postgresql@15-main")
+    assert rc != 0
+    db = check(report, "database")
+    assert db["status"] == "FAIL" and db["cause"] == "PostgreSQL is not reachable"
+    assert "check the PostgreSQL host, port and firewall" in db["fix"]
+    assert check(report, "/ready")["status"] == "FAIL"
+    assert "cause: PostgreSQL is not reachable" in out
+    assert (
+        'ai_cs_diagnose_check_ok{host="ai-cs-app1",check="database"} 0' in (REPORTS / "ai_cs_diagnose.prom").read_text()
+    )
+    for host in APP_HOSTS:
+        wait_ready(host)
+
+
+def test_wrong_database_password():
+    psql_as_postgres("ALTER ROLE ai_cs PASSWORD 'not-the-vault-password'")
+    try:
+        restarted_with_failure()
+        rc, report, _ = diagnose()
+    finally:
+        psql_as_postgres(f"ALTER ROLE ai_cs PASSWORD '{secret('postgres_password')}'")
+        restart_and_wait()
+    assert rc != 0
+    assert {"service", "database", "journal"} <= failing(report)
+    for name in ("service", "database", "journal"):
+        assert check(report, name)["cause"] == "wrong database password", check(report, name)
+    assert "vault_ai_cs_postgres_password" in check(report, "service")["fix"]
+    assert 'pq: password authentication failed for user "ai_cs"' in check(report, "journal")["detail"]
+
+
+def test_migrations_missing():
+    psql_as_postgres("ALTER TABLE cs_sessions RENAME TO cs_sessions_hidden")
+    try:
+        restarted_with_failure()
+        rc, report, _ = diagnose()
+    finally:
+        psql_as_postgres("ALTER TABLE cs_sessions_hidden RENAME TO cs_sessions")
+        restart_and_wait()
+    assert rc != 0
+    db = check(report, "database")
+    assert db["status"] == "FAIL" and "missing tables: cs_sessions" in db["detail"]
+    assert db["cause"] == "migrations were not applied" and "deploy.yml" in db["fix"]
+    assert check(report, "service")["cause"] == "migrations were not applied"
+
+
+def test_production_without_postgresql_enabled():
+    saved = edit_env("AI_CS_POSTGRES_ENABLED", "false")
+    try:
+        restarted_with_failure()
+        rc, report, _ = diagnose()
+    finally:
+        restore_env(saved)
+        restart_and_wait()
+    assert rc != 0
+    config = check(report, "config")
+    assert config["status"] == "FAIL" and "memory fallback is not allowed" in config["detail"]
+    assert config["cause"] == "AI_CS_ENV=production but AI_CS_POSTGRES_ENABLED is not true"
+    assert "set ai_cs_postgres_enabled true" in config["fix"]
+    assert "memory fallback is not allowed" in check(report, "journal")["detail"]
+
+
+def test_port_taken_by_another_process():
+    in_host(APP, "systemctl", "stop", "ai-customer-service")
+    in_host(APP, "systemd-run", "--unit=impostor", "python3", "-m", "http.server", "8080")
+    try:
+        time.sleep(1)
+        restarted_with_failure()
+        rc, report, _ = diagnose()
+    finally:
+        run("podman", "exec", APP, "systemctl", "stop", "impostor", check=False)
+        restart_and_wait()
+    assert rc != 0
+    port = check(report, "port")
+    assert port["status"] == "FAIL" and "is held by python3 (pid" in port["detail"]
+    assert port["cause"] == "the service port is taken by another process" and "ai_cs_app_port" in port["fix"]
+    assert "bind: address already in use" in check(report, "journal")["detail"]
+
+
+def test_wrong_webhook_secret():
+    saved = edit_env("AI_CS_WEBHOOK_SECRET", "not-the-upstream-secret")
+    try:
+        restart_and_wait()
+        rc, report, _ = diagnose()
+    finally:
+        restore_env(saved)
+        restart_and_wait()
+    assert rc != 0
+    assert failing(report) == {"webhook"}
+    webhook = check(report, "webhook")
+    assert "HTTP 403 CS_AUTH_4034" in webhook["detail"]
+    assert webhook["cause"] == "HMAC secret mismatch between the upstream and the service"
+    assert "vault_ai_cs_webhook_secret" in webhook["fix"]
+
+
+def test_clock_skew_beyond_300_seconds():
+    """The service's clock 10 minutes slow (libfaketime in the unit); the machine's clock is untouched."""
+    in_host(APP, "mkdir", "-p", FAKETIME.rsplit("/", 1)[0])
+    run(
+        "podman",
+        "exec",
+        APP,
+        "bash",
+        "-c",
+        f"printf '[Service]\\nEnvironment=LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 "
+        f"FAKETIME=-600 FAKETIME_DONT_FAKE_MONOTONIC=1\\n' > {FAKETIME} && systemctl daemon-reload",
+    )
+    try:
+        restart_and_wait()
+        rc, report, _ = diagnose()
+    finally:
+        in_host(APP, "rm", "-f", FAKETIME)
+        in_host(APP, "systemctl", "daemon-reload")
+        restart_and_wait()
+    assert rc != 0
+    clock = check(report, "clock")
+    assert clock["status"] == "FAIL" and "CS_AUTH_4033" in clock["cause"] and "NTP" in clock["fix"]
+    assert -605 <= report["hosts"][APP]["facts"]["clock_skew_seconds"]["service"] <= -595
+    webhook = check(report, "webhook")
+    assert "CS_AUTH_4033" in webhook["detail"] and "NTP" in webhook["fix"]
+    other = APP_HOSTS[1]  # its journal may still hold errors from the faults before; its clock is fine
+    assert check(report, "clock", other)["status"] == check(report, "webhook", other)["status"] == "OK"
