@@ -11,20 +11,29 @@ export PATH="$ROOT/.venv/bin:$PATH" NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0 ANS
 
 results=()
 failed=0
-stage() {  # stage NAME COMMAND...
-  local name=$1; shift
-  local start=$SECONDS rc
+rm -f "$LOGS"/*.result
+# shellcheck disable=SC2317  # also called in the background and through xargs
+bg_stage() {  # bg_stage NAME COMMAND...: like stage, but leaves "rc seconds" in a result file
+  local name=$1 start=$SECONDS
+  shift
   "$@" >"$LOGS/$name.log" 2>&1
-  rc=$?
-  local took=$((SECONDS - start))
+  echo "$? $((SECONDS - start))" >"$LOGS/$name.result"
+}
+collect() {  # collect NAME: the PASS/FAIL line of a bg_stage
+  local rc took
+  read -r rc took <"$LOGS/$1.result" 2>/dev/null || { rc=1; took=0; }
   if ((rc == 0)); then
-    results+=("PASS  $name (${took}s)")
+    results+=("PASS  $1 (${took}s)")
   else
-    results+=("FAIL  $name (${took}s) - see build/test-logs/$name.log")
+    results+=("FAIL  $1 (${took}s) - see build/test-logs/$1.log")
     failed=1
-    tail -n 40 "$LOGS/$name.log" | sed "s/^/  [$name] /"
+    tail -n 40 "$LOGS/$1.log" | sed "s/^/  [$1] /"
   fi
   echo "${results[-1]}"
+}
+stage() {  # stage NAME COMMAND...: run it, log it, and print its PASS/FAIL line
+  bg_stage "$@"
+  collect "$1"
 }
 
 stage setup ./scripts/setup.sh
@@ -44,25 +53,6 @@ stage pytest pytest -m "not lab" -p no:cacheprovider
 # The lab suites and the Molecule scenarios use separate containers, so they run at the same time: the lab
 # stage in the background, the scenarios AI_CS_MOLECULE_JOBS at a time (default 2), the longest first.
 # Their PASS/FAIL lines follow once all have finished. AI_CS_TEST_SERIAL=1 runs the lab stage first instead.
-# shellcheck disable=SC2317  # called in the background and through xargs below
-bg_stage() {  # bg_stage NAME COMMAND...: like stage, but leaves "rc seconds" in a result file
-  local name=$1 start=$SECONDS
-  shift
-  "$@" >"$LOGS/$name.log" 2>&1
-  echo "$? $((SECONDS - start))" >"$LOGS/$name.result"
-}
-collect() {  # collect NAME: the PASS/FAIL line of a bg_stage
-  local rc took
-  read -r rc took <"$LOGS/$1.result" 2>/dev/null || { rc=1; took=0; }
-  if ((rc == 0)); then
-    results+=("PASS  $1 (${took}s)")
-  else
-    results+=("FAIL  $1 (${took}s) - see build/test-logs/$1.log")
-    failed=1
-    tail -n 40 "$LOGS/$1.log" | sed "s/^/  [$1] /"
-  fi
-  echo "${results[-1]}"
-}
 export -f bg_stage
 export LOGS
 mapfile -t scenarios < <(
@@ -70,7 +60,6 @@ mapfile -t scenarios < <(
     { printf '%s\n' rollback diagnose_schedule; cat; } | awk '!seen[$0]++' |
     while read -r s; do [[ -f molecule/$s/molecule.yml ]] && echo "$s"; done
 )
-rm -f "$LOGS"/*.result
 # Build the release artifacts once, before the lab and the scenarios would build them side by side.
 python3 service/build.py --changed-only >"$LOGS/artifacts.log" 2>&1 || { echo "FAIL  artifacts - see build/test-logs/artifacts.log"; exit 1; }
 parallel_start=$SECONDS

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import tarfile
+from pathlib import Path
 
 import build
 
@@ -17,7 +19,8 @@ def test_building_twice_gives_identical_sha256sums(tmp_path):
 
 def test_sums_match_files_and_tarballs_hold_the_release(artifacts):
     lines = (artifacts / "SHA256SUMS").read_text().splitlines()
-    assert len(lines) == 5
+    releases = json.loads((Path(build.__file__).parent / "releases.json").read_text())["releases"]
+    assert len(lines) == len(releases) == 6
     for line in lines:
         digest, name = line.split("  ")
         assert hashlib.sha256((artifacts / name).read_bytes()).hexdigest() == digest
@@ -32,3 +35,7 @@ def test_sums_match_files_and_tarballs_hold_the_release(artifacts):
     } <= names
     with tarfile.open(artifacts / "ai-customer-service-v1.0.0-linux-amd64.tar.gz") as tar:
         assert "db/migration/0002_ticket_priority.up.sql" not in tar.getnames()
+    with tarfile.open(artifacts / "ai-customer-service-v1.1.1-fixture.contract-migration-linux-amd64.tar.gz") as tar:
+        contract = tar.extractfile("db/migration/0003_fixture_contract.up.sql").read().decode()
+        assert contract.startswith("-- ai-cs: contract")  # what rollback's schema check looks for
+        assert "db/migration/0003_fixture_contract.down.sql" in tar.getnames()
