@@ -75,7 +75,6 @@ def upgraded(fresh_lab):
     [
         ({"version": "v1.0.0;touch /tmp/pwned"}, "refused: it must look like v1.2.3"),
         ({"version": "v9.9.9"}, "rollback target v9.9.9 is neither on disk on ai-cs-app1"),
-        ({"version": "v9.9.9"}, "unknown version v9.9.9: ai-customer-service-v9.9.9-linux-amd64.tar.gz is not in"),
         ({"version": "v1.0.0", "restore_backup": "auto; rm -rf /"}, "restore_backup must be auto or the absolute"),
         ({"version": "v1.0.0", "restore_backup": "auto", "migrate_down": True}, "choose one"),
     ],
@@ -83,7 +82,9 @@ def upgraded(fresh_lab):
 def test_bad_requests_are_refused_with_nothing_changed(variables, expected):
     before = state()
     proc = rollback(check=False, **variables)
-    assert proc.returncode != 0 and expected in proc.stdout and "Nothing was changed" in proc.stdout
+    assert proc.returncode != 0 and expected in said(proc) and "Nothing was changed" in said(proc)
+    if variables["version"] == "v9.9.9":
+        assert "unknown version v9.9.9: ai-customer-service-v9.9.9-linux-amd64.tar.gz is not in" in said(proc)
     assert state() == before
     assert not exists(APP_HOSTS[0], "/tmp/pwned")
 
