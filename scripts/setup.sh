@@ -13,9 +13,10 @@ die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 
 # --- system packages -------------------------------------------------------------------------
 # podman+runc run the lab, debootstrap builds its image, postgresql is the real database the
-# pytest suites start, faketime skews one process's clock, shellcheck lints scripts.
+# pytest suites start, faketime skews one process's clock, shellcheck lints scripts, openssh-client
+# reaches the lab hosts as ansible reaches production.
 SYSTEM_PACKAGES=(podman runc debootstrap uidmap slirp4netns postgresql-15 postgresql-client-15
-                 shellcheck faketime curl jq make git openssl)
+                 shellcheck faketime curl jq make git openssl openssh-client)
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do

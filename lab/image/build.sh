@@ -51,6 +51,15 @@ chroot "$rootfs" systemctl disable postgresql.service haproxy.service cron.servi
 # Debian's haproxy unit fails in a container (226/NAMESPACE) because of BindReadOnlyPaths=.
 mkdir -p "$rootfs/etc/systemd/system/haproxy.service.d"
 printf '[Service]\nBindReadOnlyPaths=\n' > "$rootfs/etc/systemd/system/haproxy.service.d/container.conf"
+# The lab is reached over SSH, as production is. Host keys are made at each container's first boot (never
+# shared through the image); only key logins; enough sessions for ansible's forks and the tests beside them.
+rm -f "$rootfs"/etc/ssh/ssh_host_*
+mkdir -p "$rootfs/etc/systemd/system/ssh.service.d"
+printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
+  > "$rootfs/etc/systemd/system/ssh.service.d/host-keys.conf"
+printf 'PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUseDNS no\nMaxSessions 50\nMaxStartups 50:30:100\n' \
+  > "$rootfs/etc/ssh/sshd_config.d/50-lab.conf"
+chroot "$rootfs" systemctl enable ssh.service >/dev/null 2>&1
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
 
 tar -C "$rootfs" --numeric-owner -c . | podman import \

@@ -1,4 +1,4 @@
-"""The lab from nothing: up, up again with no changes, reachable without -i, down leaves nothing.
+"""The lab from nothing: up, up again with no changes, reachable over SSH without -i, down leaves nothing.
 
 Runs the real playbooks against real podman containers; `make test` runs it as its own stage.
 """
@@ -54,6 +54,21 @@ def test_ping_every_host_without_an_inventory_flag(lab_from_nothing):
     out = run("ansible", "all", "-m", "ansible.builtin.ping").stdout
     for host in HOSTS:
         assert re.search(rf"^{host} \| SUCCESS", out, re.MULTILINE), out
+
+
+def test_hosts_are_reached_over_ssh_with_their_own_pinned_host_keys(lab_from_nothing, tmp_path):
+    ssh_dir = ROOT / "build/lab-ssh"
+    keys = dict(line.split(" ", 1) for line in (ssh_dir / "known_hosts").read_text().splitlines())
+    assert sorted(keys) == sorted(HOSTS) and len(set(keys.values())) == len(HOSTS)  # none shared through the image
+    out = run("ansible", "ai-cs-app1", "-m", "ansible.builtin.shell", "-a", "echo via=$SSH_CONNECTION").stdout
+    assert re.search(r"via=10\.89\.77\.\d+ \d+ 10\.89\.77\.\d+ 22", out), out
+    # a host that shows another key is refused (a fresh connection: no control socket to skip the check)
+    forged = tmp_path / "known_hosts"
+    forged.write_text(f"ai-cs-app1 {keys['ai-cs-app2']}\n")
+    ssh = ["ssh", "-F", str(ssh_dir / "config"), "-o", "ControlPath=none", "-o", f"UserKnownHostsFile={forged}"]
+    refused = run(*ssh, "-o", "LogLevel=ERROR", "ai-cs-app1", "true", check=False)
+    assert refused.returncode != 0 and "Host key verification failed" in refused.stderr, refused.stderr
+    assert run(*ssh[:-1], f"UserKnownHostsFile={ssh_dir / 'known_hosts'}", "ai-cs-app1", "true").returncode == 0
 
 
 def test_app_hosts_reach_database_and_artifacts_by_name(lab_from_nothing):
