@@ -89,6 +89,15 @@ def test_bad_requests_are_refused_with_nothing_changed(variables, expected):
     assert not exists(APP_HOSTS[0], "/tmp/pwned")
 
 
+def test_check_mode_says_what_it_would_do_and_changes_nothing():
+    before = state()
+    envs = [env_of(h, "v1.1.0") for h in APP_HOSTS]
+    proc = rollback("--check", version="v1.0.0", restore_backup="auto", confirm_data_loss=DB)
+    assert "point current at v1.0.0 (now v1.1.0), restart and verify it" in said(proc)
+    assert f"would stop the service on {', '.join(APP_HOSTS)}, dump {DB} as a safety backup, then restore" in said(proc)
+    assert state() == before and [env_of(h, "v1.1.0") for h in APP_HOSTS] == envs
+
+
 def test_target_listed_but_without_its_artifact_is_refused():
     """Neither on disk nor downloadable: listed in SHA256SUMS, but the file is not on the artifact server.
 
