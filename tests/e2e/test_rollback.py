@@ -10,7 +10,20 @@ from __future__ import annotations
 import time
 
 import pytest
-from labutil import APP_HOSTS, ROOT, current, history, in_host, playbook, print_times, recap, run, sql, webhook
+from labutil import (
+    APP_HOSTS,
+    ROOT,
+    current,
+    history,
+    in_host,
+    playbook,
+    print_times,
+    recap,
+    run,
+    secret,
+    sql,
+    webhook,
+)
 
 pytestmark = pytest.mark.lab
 RELEASES = "/opt/ai-customer-service/releases"
@@ -137,7 +150,7 @@ def test_config_only_rollback_brings_back_the_earlier_config_then_changes_nothin
     assert all(r["changed"] == 0 and r["failed"] == 0 for r in recap(again.stdout).values())
 
 
-def test_restore_needs_the_confirmation_and_loses_only_what_came_after_the_backup():
+def test_restore_needs_the_confirmation_and_loses_only_what_came_after_the_backup_and_shows_no_secret():
     # auto: the newest backup taken when v1.0.0 was left
     backup = in_host("ai-cs-db", "bash", "-c", f"ls -t {BACKUPS}/{DB}-v1.0.0-to-*.pgc | head -1").strip()
     # the schema version inside the dump (1 after test_deploy's v1.0.0 -> v1.1.0 upgrade)
@@ -159,7 +172,10 @@ def test_restore_needs_the_confirmation_and_loses_only_what_came_after_the_backu
     wrong = rollback(check=False, version="v1.0.0", restore_backup="auto", confirm_data_loss="yes")
     assert wrong.returncode != 0 and state() == before
 
-    proc = rollback(version="v1.0.0", restore_backup="auto", confirm_data_loss=DB)
+    # at -vvv: the widest path (snapshot config, safety backup, restore, switch, verify) shows no secret
+    proc = rollback("-vvv", version="v1.0.0", restore_backup="auto", confirm_data_loss=DB)
+    for name in ("postgres_password", "webhook_secret"):
+        assert secret(name) not in proc.stdout + proc.stderr, f"{name} leaked at -vvv"
     assert f"database RESTORED from {backup}" in proc.stdout
     assert stored(message_id) == "0"
     now_ids = set(sql("SELECT message_id FROM cs_messages").split())
