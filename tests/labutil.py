@@ -38,8 +38,16 @@ def in_host(host: str, *cmd: str, check: bool = True) -> str:
     return run("podman", "exec", host, *cmd, check=check).stdout
 
 
+SECRETS = ROOT / "inventories/lab/.secrets"
+
+
 def secret(name: str) -> str:
-    return (ROOT / "inventories/lab/.secrets" / name).read_text().strip()
+    return (SECRETS / name).read_text().strip()
+
+
+def leaked(*texts: str) -> list[str]:
+    """The names of the lab's secrets (every file in inventories/lab/.secrets) that appear in any of the texts."""
+    return [path.name for path in sorted(SECRETS.iterdir()) if any(secret(path.name) in text for text in texts)]
 
 
 def sql(query: str, host: str = "ai-cs-app1") -> str:
