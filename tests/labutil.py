@@ -24,9 +24,17 @@ def run(*cmd: str, check: bool = True, timeout: int = 900) -> subprocess.Complet
     proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(
-            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
+            masked(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
         )
     return proc
+
+
+def masked(text: str) -> str:
+    """text with every lab secret replaced by [SECRET] (a failing test prints its commands, some carry one)."""
+    if SECRETS.is_dir():
+        for path in SECRETS.iterdir():
+            text = text.replace(secret(path.name), "[SECRET]")
+    return text
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:

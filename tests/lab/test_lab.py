@@ -5,11 +5,12 @@ Runs the real playbooks against real podman containers; `make test` runs it as i
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
 import pytest
-from labutil import HOSTS, ROOT, recap, run, sql
+from labutil import HOSTS, ROOT, in_host, recap, run, sql
 
 pytestmark = pytest.mark.lab
 
@@ -20,10 +21,18 @@ def lab_objects() -> tuple[list[str], list[str]]:
     return containers, networks
 
 
+def network() -> dict:
+    return json.loads(run("podman", "network", "inspect", "ai-cs-lab").stdout)[0]
+
+
 @pytest.fixture(scope="module")
 def lab_from_nothing():
     run("ansible-playbook", "playbooks/lab-down.yml")
     assert lab_objects() == ([], [])
+    # A network left by a machine without container DNS (made before its provider was installed): lab.yml must
+    # recreate it with DNS on, not reuse it.
+    run("podman", "network", "create", "--disable-dns", "--subnet", "10.89.77.0/24", "ai-cs-lab")
+    assert network()["dns_enabled"] is False
     started = time.monotonic()
     first = run("ansible-playbook", "playbooks/lab.yml")
     cold = time.monotonic() - started
@@ -77,6 +86,30 @@ def test_app_hosts_reach_database_and_artifacts_by_name(lab_from_nothing):
         assert sql("SELECT current_user", host=app) == "ai_cs"
         sums = run("podman", "exec", app, "curl", "-sf", "http://ai-cs-artifacts:8000/SHA256SUMS").stdout
         assert "ai-customer-service-v1.1.0-linux-amd64.tar.gz" in sums
+
+
+def test_every_lab_host_resolves_every_other_by_name(lab_from_nothing):
+    assert network()["dns_enabled"] is True  # recreated: the fixture left one with DNS off
+    ip = '{{(index .NetworkSettings.Networks "ai-cs-lab").IPAddress}}'
+    address = {host: run("podman", "inspect", host, "--format", ip).stdout.strip() for host in HOSTS}
+    for host in HOSTS:
+        others = [h for h in HOSTS if h != host]
+        found = in_host(host, "getent", "ahostsv4", *others, check=False)
+        for other in others:
+            assert re.search(rf"^{re.escape(address[other])}\s", found, re.MULTILINE), (host, other, found)
+
+
+def test_a_machine_without_container_dns_is_refused_before_any_change(lab_from_nothing):
+    before = network()
+    # What lab.yml sees on a machine where the DNS plugin is not installed: the provider's file is missing.
+    missing = {"package": "the-dns-plugin", "path": "/nonexistent/dnsname"}
+    providers = {"__lab_dns_providers": {"cni": missing, "netavark": missing}}
+    refused = run("ansible-playbook", "playbooks/lab.yml", "-e", json.dumps(providers), check=False)
+    out = " ".join(refused.stdout.split())
+    assert refused.returncode != 0
+    assert "lab hosts would not resolve each other by name" in out and "/nonexistent/dnsname is missing" in out, out
+    assert "apt-get install the-dns-plugin" in out and "Nothing was changed" in out, out
+    assert network() == before
 
 
 def test_load_balancer_published_on_loopback_with_runtime_api(lab_from_nothing):
