@@ -21,6 +21,13 @@ def lab_objects() -> tuple[list[str], list[str]]:
     return containers, networks
 
 
+GONE = "0" * 64  # the id of a container that no longer exists
+STALE_FORWARD = [
+    *("-p", "tcp", "-d", "127.0.0.1", "--dport", "18080", "-m", "comment"),
+    *("--comment", f'dnat name: "ai-cs-lab" id: "{GONE}"', "-j", "DNAT", "--to-destination", "10.89.77.250:8080"),
+]
+
+
 def network() -> dict:
     return json.loads(run("podman", "network", "inspect", "ai-cs-lab").stdout)[0]
 
@@ -33,6 +40,9 @@ def lab_from_nothing():
     # recreate it with DNS on, not reuse it.
     run("podman", "network", "create", "--disable-dns", "--subnet", "10.89.77.0/24", "ai-cs-lab")
     assert network()["dns_enabled"] is False
+    # ... and a port forward left by a lab container whose teardown failed, ahead of where the live one will go
+    run("iptables", "-t", "nat", "-N", "CNI-HOSTPORT-DNAT", check=False)  # CNI makes it on first use; it may not yet
+    run("iptables", "-t", "nat", "-I", "CNI-HOSTPORT-DNAT", "1", *STALE_FORWARD)
     started = time.monotonic()
     first = run("ansible-playbook", "playbooks/lab.yml")
     cold = time.monotonic() - started
@@ -110,6 +120,10 @@ def test_a_machine_without_container_dns_is_refused_before_any_change(lab_from_n
     assert "lab hosts would not resolve each other by name" in out and "/nonexistent/dnsname is missing" in out, out
     assert "apt-get install the-dns-plugin" in out and "Nothing was changed" in out, out
     assert network() == before
+
+
+def test_port_forwards_of_containers_that_are_gone_are_removed(lab_from_nothing):
+    assert GONE not in run("iptables", "-t", "nat", "-S").stdout
 
 
 def test_load_balancer_published_on_loopback_with_runtime_api(lab_from_nothing):
