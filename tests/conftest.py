@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.abc
 import importlib.util
 import sys
 from pathlib import Path
 
-import ansible.module_utils
-
 ROOT = Path(__file__).resolve().parent.parent
-for path in sorted((ROOT / "module_utils").glob("*.py")):
-    name = f"ansible.module_utils.{path.stem}"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        setattr(ansible.module_utils, path.stem, module)
+MODULE_UTILS = ROOT / "module_utils"
+
+
+class ProjectModuleUtils(importlib.abc.MetaPathFinder):
+    """ansible.module_utils.<name> from the project's module_utils/<name>.py (they import each other so)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        prefix, _, name = fullname.rpartition(".")
+        if prefix == "ansible.module_utils" and (MODULE_UTILS / f"{name}.py").is_file():
+            return importlib.util.spec_from_file_location(fullname, MODULE_UTILS / f"{name}.py")
+        return None
+
+
+sys.meta_path.insert(0, ProjectModuleUtils())

@@ -1,0 +1,112 @@
+# Copyright: ai-customer-service contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters for the playbooks and roles: the runbook judge, the service's env file, artifact and migration names.
+
+Each act lives once, in module_utils/ (shared with the modules that run on hosts); these filters only expose it
+to templates on the controller.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import ansible.module_utils
+
+_MODULE_UTILS = Path(__file__).resolve().parent.parent / "module_utils"
+
+
+def _load(name: str) -> Any:
+    """module_utils/<name>.py as ansible.module_utils.<name>, the name the modules import it by on hosts."""
+    full = f"ansible.module_utils.{name}"
+    if full not in sys.modules:
+        spec = importlib.util.spec_from_file_location(full, _MODULE_UTILS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[full] = module
+        spec.loader.exec_module(module)
+        setattr(ansible.module_utils, name, module)
+    return sys.modules[full]
+
+
+_runbook = _load("ai_cs_runbook")
+_diagnose = _load("ai_cs_diagnose")
+_migrate = _load("ai_cs_migrate")
+_dsn = _load("ai_cs_dsn")
+
+_ENV_LINE = re.compile(r"^(AI_CS_[A-Z0-9_]+)=(.*)$")
+
+
+def runbook(text: Any) -> dict[str, Any]:
+    """The runbook row whose symptom is in text ({} when none): id, table, symptom, cause, fix, severity."""
+    hit = _runbook.match(None if text is None else str(text))
+    return hit.as_dict() if hit else {}
+
+
+def runbook_row(row_id: str) -> dict[str, Any]:
+    return _runbook.row(row_id).as_dict()
+
+
+def explain(text: Any, cause: str | None = None, fix: str | None = None) -> str:
+    return _runbook.explain(None if text is None else str(text), cause, fix)
+
+
+def diagnose(readings: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    return _diagnose.judge(readings, settings)
+
+
+def env_parse(content: str) -> dict[str, str]:
+    """The service's env file (KEY="value", backslash-escaped, as the release role writes it) as a dict."""
+    parsed = {}
+    for line in (content or "").splitlines():
+        found = _ENV_LINE.match(line.strip())
+        if not found:
+            continue
+        key, value = found.groups()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        parsed[key] = value
+    return parsed
+
+
+_ARTIFACT = "ai-customer-service-{version}-linux-amd64.tar.gz"
+_ARTIFACT_RE = re.compile(r"^\S+\s+\*?" + re.escape(_ARTIFACT).replace(r"\{version\}", r"(\S+)") + "$")
+
+
+def artifact_name(version: str) -> str:
+    """The release artifact's file name, as service/build.py publishes it beside SHA256SUMS."""
+    return _ARTIFACT.format(version=version)
+
+
+def artifact_versions(sums: list[str] | str) -> list[str]:
+    """The versions a SHA256SUMS file (its text or its lines) lists artifacts of, in its order."""
+    lines = sums.splitlines() if isinstance(sums, str) else sums
+    return [found[1] for found in map(_ARTIFACT_RE.match, lines or []) if found]
+
+
+def migration_versions(paths: list[str]) -> list[int]:
+    """Sorted unique versions of migration files (NNNN_name.up.sql / .down.sql), by module_utils' own rule."""
+    versions = set()
+    for path in paths or []:
+        found = _migrate.FILE_RE.match(Path(str(path)).name)
+        if found:
+            versions.add(int(found["version"]))
+    return sorted(versions)
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {
+            "ai_cs_runbook": runbook,
+            "ai_cs_runbook_row": runbook_row,
+            "ai_cs_explain": explain,
+            "ai_cs_diagnose": diagnose,
+            "ai_cs_env": env_parse,
+            "ai_cs_artifact": artifact_name,
+            "ai_cs_artifact_versions": artifact_versions,
+            "ai_cs_migration_versions": migration_versions,
+            "ai_cs_dsn": _dsn.build,
+            "ai_cs_dsn_parse": _dsn.parse,
+        }
