@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from pgcluster import PgCluster
-from svc import Service, apply_migrations, unpack
+from svc import Service, apply_migrations, prod_env, unpack
 
 _db_names = itertools.count(1)
 
@@ -48,3 +48,12 @@ def start(releases) -> Iterator[Callable[..., Service]]:
     yield _start
     for svc in started:
         svc.stop()
+
+
+@pytest.fixture
+def service(start, pg, migrated) -> Service:
+    """v1.1.0 serving on a database migrated to its schema (service.db names it)."""
+    db = migrated(2)
+    svc = start("v1.1.0", prod_env(pg, db))
+    svc.db = db
+    return svc

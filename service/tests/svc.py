@@ -123,3 +123,13 @@ def prod_env(pg: PgCluster, database: str, **extra: str) -> dict[str, str]:
         "AI_CS_LOG_LEVEL": "info",
         **extra,
     }
+
+
+def count(pg: PgCluster, db: str, sql: str, *args: object) -> int:
+    """The first column of the first row of a query on the test database."""
+    conn = pg.connect(db)
+    with conn, conn.cursor() as cur:
+        cur.execute(sql, args)
+        value = cur.fetchone()[0]
+    conn.close()
+    return value

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from runbook import openssl_signature
-from svc import SECRET, prod_env
+from svc import SECRET, count
 
 SEED_BODY = (
     '{"channel":"widget","message_id":"diag-001","open_id":"diag-open","content":"health check",'
@@ -19,23 +19,6 @@ def signed_post(svc, payload: dict | str, secret: str = SECRET, ts: int | None =
     body = payload if isinstance(payload, str) else json.dumps(payload)
     stamp = str(int(time.time()) if ts is None else ts)
     return svc.post_webhook(body, stamp, openssl_signature(secret, stamp, body))
-
-
-@pytest.fixture
-def service(start, pg, migrated):
-    db = migrated(2)
-    svc = start("v1.1.0", prod_env(pg, db))
-    svc.db = db
-    return svc
-
-
-def count(pg, db: str, sql: str, *args) -> int:
-    conn = pg.connect(db)
-    with conn, conn.cursor() as cur:
-        cur.execute(sql, args)
-        value = cur.fetchone()[0]
-    conn.close()
-    return value
 
 
 def test_seed_diagnostic_payload_signed_like_the_seed_script(service, pg):

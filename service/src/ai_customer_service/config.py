@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from .logs import LEVELS
 
@@ -27,16 +27,43 @@ class Config:
     webhook_secret: str | None
     max_skew_seconds: int
     log_level: str
+    shutdown_timeout_seconds: int = 20
 
     def redacted_dsn(self) -> str | None:
-        """The DSN with its password masked, safe for logs."""
+        """The DSN with its password masked, safe for logs: rebuilt from its parsed parts, so no encoding of the
+        password (raw, percent-encoded, a form urlsplit would cut at a / or @) can survive."""
         if not self.dsn:
             return None
-        parts = urlsplit(self.dsn)
-        if parts.password is None:
-            return self.dsn
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return parts._replace(netloc=netloc).geturl()
+        try:
+            parts = urlsplit(self.dsn)
+            host = parts.hostname or ""
+            port = f":{parts.port}" if parts.port else ""
+        except ValueError:
+            return "[REDACTED]"
+        user = parts.username or ""
+        auth = f"{user}:***@" if parts.password is not None else (f"{user}@" if user else "")
+        rebuilt = parts._replace(netloc=f"{auth}{host}{port}").geturl()
+        return self.scrub(rebuilt)
+
+    def scrub(self, text: str) -> str:
+        """text with the DSN's password (in every form it can be written) replaced by ***."""
+        password = dsn_password(self.dsn)
+        if not password:
+            return text
+        for form in {password, quote(password, safe=""), quote(password), quote_plus(password)}:
+            text = text.replace(form, "***")
+        return text
+
+
+def dsn_password(dsn: str | None) -> str | None:
+    """The password of a postgres:// DSN, decoded; None when there is none or the DSN does not parse."""
+    if not dsn:
+        return None
+    try:
+        password = urlsplit(dsn).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -68,6 +95,9 @@ def from_env(environ: Mapping[str, str] | None = None) -> Config:
     skew_raw = env_vars.get("AI_CS_WEBHOOK_MAX_SKEW_SECONDS", "300").strip()
     if not skew_raw.isdigit() or int(skew_raw) <= 0:
         raise ConfigError(f"invalid AI_CS_WEBHOOK_MAX_SKEW_SECONDS {skew_raw!r}: use a positive number of seconds")
+    shutdown_raw = env_vars.get("AI_CS_SHUTDOWN_TIMEOUT_SECONDS", "20").strip()
+    if not shutdown_raw.isdigit() or not 0 < int(shutdown_raw) <= 3600:
+        raise ConfigError(f"invalid AI_CS_SHUTDOWN_TIMEOUT_SECONDS {shutdown_raw!r}: use 1 to 3600 seconds")
     level = env_vars.get("AI_CS_LOG_LEVEL", "info").strip().lower() or "info"
     if level not in LEVELS:
         raise ConfigError(f"invalid AI_CS_LOG_LEVEL {level!r}: use debug, info, warn or error")
@@ -91,4 +121,5 @@ def from_env(environ: Mapping[str, str] | None = None) -> Config:
         webhook_secret=secret,
         max_skew_seconds=int(skew_raw),
         log_level=level,
+        shutdown_timeout_seconds=int(shutdown_raw),
     )

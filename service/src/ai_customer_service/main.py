@@ -12,8 +12,32 @@ from typing import Any
 
 from . import buildinfo, config
 from .logs import Logger
-from .server import App, make_server
+from .server import App, Server, make_server
 from .store import MemoryStore, PostgresStore, StoreError
+
+
+def stop_on_signals(server: Server, app: App, cfg: config.Config, log: Logger) -> threading.Event:
+    """SIGTERM/SIGINT stop gracefully: /ready answers 503 at once, then no new connection is accepted and the
+    requests in flight finish (bounded by AI_CS_SHUTDOWN_TIMEOUT_SECONDS; systemd's TimeoutStopSec is longer).
+    Returns the event that is set once a stop began."""
+    stopping = threading.Event()
+
+    def drain() -> None:
+        left = server.stop(cfg.shutdown_timeout_seconds)
+        if left:
+            log.warn("requests still in flight at the shutdown timeout", requests=left)
+
+    def stop(signum: int, _frame: Any) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+        log.info("shutting down", signal=signal.Signals(signum).name, timeout_seconds=cfg.shutdown_timeout_seconds)
+        app.draining.set()
+        threading.Thread(target=drain, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    return stopping
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             store = PostgresStore(cfg.dsn or "", build.features)
             store.check_startup(build.schema_version)
         except StoreError as exc:
-            log.error(str(exc), dsn=cfg.redacted_dsn())
+            log.error(cfg.scrub(str(exc)), dsn=cfg.redacted_dsn())
             return 1
     else:
         store = MemoryStore(build.features)
@@ -57,13 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         store.close()
         return 1
 
-    def stop(signum: int, _frame: Any) -> None:
-        log.info("shutting down", signal=signal.Signals(signum).name)
-        app.draining.set()
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = stop_on_signals(server, app, cfg, log)
     health = store.health(build.schema_version)
     if health["status"] != "UP":
         log.warn("not ready", reason=health.get("error"))
@@ -71,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         "listening", addr=cfg.addr, version=build.version, env=cfg.env, store=store.kind, schema=build.schema_version
     )
     server.serve_forever()
-    server.server_close()
+    while stopping.is_set() and not server.stopped.is_set():  # serve_forever returned: wait for the drain
+        server.stopped.wait(0.5)
     store.close()
     log.info("stopped")
     return 0

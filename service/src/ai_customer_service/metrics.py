@@ -13,6 +13,7 @@ HELP = {
     "ai_cs_handoffs_total": ("counter", "Conversations handed off to a human."),
     "ai_cs_tickets_created_total": ("counter", "Tickets opened."),
     "ai_cs_audit_writes_total": ("counter", "Audit log writes by result (ok, error)."),
+    "ai_cs_audit_suppressed_total": ("counter", "Rejected calls not audited: their caller passed the audit bound."),
     "ai_cs_db_up": ("gauge", "1 when PostgreSQL answered the last check."),
     "ai_cs_ready": ("gauge", "1 when /ready last answered UP."),
     "ai_cs_live": ("gauge", "1 while the process serves /live."),

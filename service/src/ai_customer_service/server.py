@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,17 +20,55 @@ from .store import Message, StoreError
 
 WEBHOOK_PATH = "/api/v1/customer-service/webhook"
 MAX_BODY = 1 << 20
+REQUEST_TIMEOUT_SECONDS = 10  # a client that stops sending mid-request is dropped after this
+MAX_IN_FLIGHT = 64  # requests served at once; beyond it the service answers 503 at once instead of queueing
 REJECTS = {
     "CS_AUTH_4031": "missing webhook signature",
     "CS_AUTH_4032": "invalid webhook timestamp",
     "CS_AUTH_4033": "stale webhook request",
     "CS_AUTH_4034": "invalid webhook signature",
 }
+# Requests refused before authentication: status, code, message.
+BAD_REQUESTS = {
+    "CS_REQ_4002": (400, "invalid Content-Length"),
+    "CS_REQ_4110": (411, "Content-Length required (chunked bodies are not accepted)"),
+    "CS_REQ_4130": (413, "body too large"),
+}
+# ASCII digits only, and few of them: unicode digits ("²") and huge numbers are malformed, not errors.
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
+SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
+# What a client that goes away mid-request causes: not the service's error.
+CLIENT_GONE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, TimeoutError, socket.timeout)
 
 
 def expected_signature(secret: str, timestamp: str, body: bytes) -> str:
     """hex HMAC-SHA256(secret, "<timestamp>.<raw body>"), as the runbook's openssl line computes."""
     return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+class AuditLimit:
+    """How many audit rows anonymous callers can make the service write: per caller address, at most burst rows per
+    window, and at most fleet_burst rows per window from all of them; beyond it the calls are only counted
+    (ai_cs_audit_suppressed_total), so a flood of unsigned calls cannot become a flood of database writes."""
+
+    def __init__(self, burst: int = 10, fleet_burst: int = 100, window: float = 60.0) -> None:
+        self.burst, self.fleet_burst, self.window = burst, fleet_burst, window
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+        self._per_remote: dict[str, int] = {}
+        self._total = 0
+
+    def allow(self, remote: str) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._started >= self.window:
+                self._started, self._per_remote, self._total = now, {}, 0
+            used = self._per_remote.get(remote, 0)
+            if used >= self.burst or self._total >= self.fleet_burst:
+                return False
+            self._per_remote[remote] = used + 1
+            self._total += 1
+            return True
 
 
 class App:
@@ -40,6 +80,7 @@ class App:
         self.metrics = Metrics()
         self.started = time.time()
         self.draining = threading.Event()
+        self.audit_limit = AuditLimit()
         self.metrics.set("ai_cs_live", 1)
         self.metrics.set("ai_cs_build_info", 1, version=build.version)
 
@@ -78,19 +119,26 @@ class App:
             "uptime_seconds": int(time.time() - self.started),
         }
 
-    def webhook(self, headers: Any, body: bytes, remote: str) -> tuple[int, dict[str, Any]]:
-        code = self._authenticate(headers, body)
-        if code:
-            self.metrics.inc("ai_cs_webhook_rejects_total", code=code)
-            self.metrics.inc("ai_cs_webhook_requests_total", result="rejected")
-            self.log.warn("webhook rejected", code=code, reason=REJECTS[code], remote=remote)
+    def reject(self, status: int, code: str, message: str, remote: str) -> tuple[int, dict[str, Any]]:
+        """A webhook call refused before it was authenticated: counted, logged and audited (the audit bounded)."""
+        self.metrics.inc("ai_cs_webhook_rejects_total", code=code)
+        self.metrics.inc("ai_cs_webhook_requests_total", result="rejected")
+        if self.audit_limit.allow(remote):
+            self.log.warn("webhook rejected", code=code, reason=message, remote=remote)
             try:
                 self.store.record_reject(code, remote)
                 self.metrics.inc("ai_cs_audit_writes_total", result="ok")
             except StoreError as exc:
                 self.metrics.inc("ai_cs_audit_writes_total", result="error")
                 self.log.error("audit write failed", error=str(exc))
-            return 403, {"code": code, "message": REJECTS[code]}
+        else:
+            self.metrics.inc("ai_cs_audit_suppressed_total", code=code)
+        return status, {"code": code, "message": message}
+
+    def webhook(self, headers: Any, body: bytes, remote: str) -> tuple[int, dict[str, Any]]:
+        code = self._authenticate(headers, body)
+        if code:
+            return self.reject(403, code, REJECTS[code], remote)
         try:
             payload = json.loads(body)
             if not isinstance(payload, dict):
@@ -134,19 +182,23 @@ class App:
         if not signature:
             return "CS_AUTH_4031"
         timestamp = (headers.get("X-CS-Timestamp") or "").strip()
-        if not timestamp.isdigit():
+        if not TIMESTAMP.fullmatch(timestamp):
             return "CS_AUTH_4032"
-        if abs(time.time() - int(timestamp)) > self.config.max_skew_seconds:
+        if abs(int(time.time()) - int(timestamp)) > self.config.max_skew_seconds:
             return "CS_AUTH_4033"
         secret = self.config.webhook_secret or ""
-        if not secret or not hmac.compare_digest(expected_signature(secret, timestamp, body), signature.lower()):
+        if not secret or not SIGNATURE.fullmatch(signature):
+            return "CS_AUTH_4034"
+        if not hmac.compare_digest(expected_signature(secret, timestamp, body), signature.lower()):
             return "CS_AUTH_4034"
         return None
 
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "ai-customer-service"
+    timeout = REQUEST_TIMEOUT_SECONDS  # socket timeout: a slow or silent client cannot hold a thread forever
     app: App
+    server: Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         return None
@@ -156,15 +208,43 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(raw)))
+        if self.app.draining.is_set():
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         self.wfile.write(raw)
-        route = self.path.split("?", 1)[0]
-        self.app.metrics.inc("ai_cs_http_requests_total", route=route, code=str(code))
+        self.app.metrics.inc("ai_cs_http_requests_total", route=self._route(), code=str(code))
         if code >= 500:
             self.app.metrics.inc("ai_cs_http_5xx_total")
-        self.app.log.debug("http request", method=self.command, path=route, status=code)
+        self.app.log.debug("http request", method=self.command, path=self.path.split("?", 1)[0], status=code)
+
+    def _route(self) -> str:
+        """The route label: a known path, or "other" (a raw path would make a new series per random URL)."""
+        path = self.path.split("?", 1)[0]
+        return path if path in ROUTES else "other"
+
+    def _guarded(self, serve: Any) -> None:
+        """Serve one request within the in-flight bound; an unexpected error is a JSON 500, logged once."""
+        if not self.server.slots.acquire(blocking=False):
+            self._send(503, {"code": "CS_SYS_5032", "message": "too many requests in flight"})
+            return
+        try:
+            serve()
+        except CLIENT_GONE:
+            self.close_connection = True
+        except Exception as exc:  # the last resort: never a traceback instead of an answer
+            self.app.log.error("request failed", error=type(exc).__name__, path=self.path.split("?", 1)[0])
+            self._send(500, {"code": "CS_SYS_5000", "message": "internal error"})
+        finally:
+            self.server.slots.release()
 
     def do_GET(self) -> None:
+        self._guarded(self._get)
+
+    def do_POST(self) -> None:
+        self._guarded(self._post)
+
+    def _get(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/live":
             self._send(200, {"status": "UP"})
@@ -178,23 +258,86 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, {"code": "CS_REQ_4040", "message": "not found"})
 
-    def do_POST(self) -> None:
+    def _post(self) -> None:
         if self.path.split("?", 1)[0] != WEBHOOK_PATH:
             self._send(404, {"code": "CS_REQ_4040", "message": "not found"})
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self._send(413, {"code": "CS_REQ_4130", "message": "body too large"})
+        length, refused = self._content_length()
+        if refused:
+            status, message = BAD_REQUESTS[refused]
+            self.close_connection = True  # the body, if any, was not read
+            self._send(*self.app.reject(status, refused, message, self.client_address[0]))
             return
         body = self.rfile.read(length)
+        if len(body) < length:  # the client went away before sending it all
+            self.close_connection = True
+            return
         self._send(*self.app.webhook(self.headers, body, self.client_address[0]))
+
+    def _content_length(self) -> tuple[int, str | None]:
+        """The body's length, or the code refusing it: absent or chunked, not a plain number, or too large."""
+        if self.headers.get("Transfer-Encoding"):
+            return 0, "CS_REQ_4110"
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return 0, "CS_REQ_4110"
+        raw = raw.strip()
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+            return 0, "CS_REQ_4130" if raw.isascii() and raw.isdigit() else "CS_REQ_4002"
+        length = int(raw)
+        return (0, "CS_REQ_4130") if length > MAX_BODY else (length, None)
+
+
+ROUTES = frozenset({"/live", "/ready", "/actuator/health", "/metrics", WEBHOOK_PATH})
 
 
 class Server(ThreadingHTTPServer):
-    daemon_threads = False  # shutdown waits for requests in flight
+    daemon_threads = True  # stop() waits for the requests in flight itself, with a bound
+    block_on_close = False
     allow_reuse_address = True
+    request_queue_size = 128  # listen backlog (socketserver's 5 drops connections under a burst)
+
+    def __init__(self, address: tuple[str, int], handler: type[Handler], log: Logger) -> None:
+        super().__init__(address, handler)
+        self.log = log
+        self.slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+        self._in_flight: set[threading.Thread] = set()
+        self._threads_lock = threading.Lock()
+        self.stopped = threading.Event()  # set when stop() has finished waiting
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self._threads_lock:
+            self._in_flight.add(threading.current_thread())
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._threads_lock:
+                self._in_flight.discard(threading.current_thread())
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that closed early (haproxy's health checks do) is not an error; anything else is one line."""
+        import sys  # noqa: PLC0415 - only on this rare path
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, CLIENT_GONE):
+            return
+        self.log.error("connection failed", error=type(exc).__name__, client=client_address[0])
+
+    def stop(self, timeout: float) -> int:
+        """Stop accepting, close the listening socket, then wait up to timeout for the requests in flight.
+        Returns how many were still in flight when the time was up."""
+        self.shutdown()
+        self.socket.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._threads_lock:
+                busy = [t for t in self._in_flight if t.is_alive()]
+            if not busy or time.monotonic() >= deadline:
+                self.stopped.set()
+                return len(busy)
+            busy[0].join(max(0.0, min(0.2, deadline - time.monotonic())))
 
 
 def make_server(app: App) -> Server:
     handler = type("BoundHandler", (Handler,), {"app": app})
-    return Server((app.config.host, app.config.port), handler)
+    return Server((app.config.host, app.config.port), handler, app.log)
