@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test setup image lab lab-down lint pytest molecule clean
+.PHONY: demo test setup image lab lab-down lint sanity pytest molecule clean
 
 ## demo: fresh machine -> toolchain -> image -> lab -> the main job on the lab
 demo: lab
@@ -27,7 +27,11 @@ lab-down: setup
 	ansible-playbook playbooks/lab-down.yml
 
 lint: setup
-	ansible-lint && yamllint . && ruff check . && ruff format --check . && shellcheck scripts/*.sh lab/image/*.sh .ci/run
+	./scripts/lint.sh
+
+## sanity: ansible-test sanity of library/ and module_utils/ (laid into a throwaway collection under build/)
+sanity: setup
+	./scripts/sanity.sh
 
 pytest: setup
 	pytest -m "not lab"

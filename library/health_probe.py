@@ -18,7 +18,7 @@ description:
     body, so the operator sees the cause without another command.
   - Uses Ansible's own URL helpers; nothing needs installing on the target. Never changes anything.
 version_added: "1.0.0"
-author: ai-customer-service contributors
+author: ai-customer-service ops (@ai-cs-ops)
 options:
   base_url:
     description: Prefix for endpoints given by I(path), for example C(http://127.0.0.1:8080).
@@ -115,10 +115,10 @@ endpoints:
     healthy: {description: Whether it met the expectation., type: bool, returned: always}
     status: {description: Last status code (null when no answer)., type: int, returned: always}
     latency_ms: {description: Latency of the last probe., type: float, returned: always}
-    body: {description: Last answer, parsed when JSON., type: raw, returned: always}
+    body: {description: "Last answer, parsed when JSON.", type: raw, returned: always}
     attempts: {description: Probes sent., type: int, returned: always}
     time_to_healthy: {description: Seconds until it was healthy (null if never)., type: float, returned: always}
-    problem: {description: Expected vs last seen, when unhealthy., type: str, returned: always}
+    problem: {description: "Expected vs last seen, when unhealthy.", type: str, returned: always}
     server_time:
       description:
         - The server's clock in epoch seconds, from the answer's HTTP C(Date) header (1 s resolution); null

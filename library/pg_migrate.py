@@ -23,7 +23,7 @@ description:
     file has changed. Files applied before checksums were kept are adopted on first run.
   - In check mode, lists the pending migrations and changes nothing (not even the bookkeeping tables).
 version_added: "1.0.0"
-author: ai-customer-service contributors
+author: ai-customer-service ops (@ai-cs-ops)
 options:
   path:
     description: Directory holding the migration files (a release's C(db/migration)).
@@ -166,9 +166,10 @@ lock_wait_seconds:
 
 import re
 import traceback
-from urllib.parse import unquote, urlsplit
 
+from ansible.module_utils.ai_cs_dsn import parse as parse_dsn
 from ansible.module_utils.ai_cs_migrate import MigrationError, Runner, discover, plan
+from ansible.module_utils.ai_cs_runbook import row as runbook_row
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:
@@ -182,23 +183,24 @@ else:
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
-def dirty_message(database: str, version: int | None, table: str) -> str:
-    # An operator message that shows a repair query; nothing here is executed.
+def dirty_message(database: str, version: int | None) -> str:
+    """The runbook's cause and fix for a dirty schema (the same words preflight and diagnose use)."""
+    dirty = runbook_row("schema-dirty")
     return (
-        f"database {database} is dirty at version {version}: a migration failed part-way under a runner without "  # noqa: S608
-        "transactions (golang-migrate); cause: the schema may be half-changed; fix: compare the schema with migration "
-        f"{version}, repair it by hand, then mark the last complete version clean: UPDATE {table} SET version = "
-        "<last complete>, dirty = false (golang-migrate: migrate force <version>)"
+        f"database {database} is dirty at version {version}; cause: {dirty.cause}; fix: {dirty.fix} "
+        "(golang-migrate: migrate force <version>)"
     )
 
 
 def connect(module: AnsibleModule):
     p = module.params
     if p["dsn"]:
-        parts = urlsplit(p["dsn"])
-        if parts.password:
-            module.no_log_values.add(unquote(parts.password))
-        where = f"{parts.hostname}:{parts.port or 5432}/{parts.path.lstrip('/')} as {parts.username}"
+        parts = parse_dsn(p["dsn"])
+        if not parts:
+            module.fail_json(msg="dsn is not a postgres:// URL (postgres://user:pass@host:port/db?sslmode=...)")
+        if parts["password"]:
+            module.no_log_values.add(parts["password"])
+        where = f"{parts['host']}:{parts['port']}/{parts['db']} as {parts['user']}"
         kwargs = {"dsn": p["dsn"]}
     else:
         where = f"{p['login_host']}:{p['login_port']}/{p['db']} as {p['login_user']}"
@@ -270,7 +272,7 @@ def main() -> None:
         version, dirty, applied = runner.state()
         result["version_before"] = version
         if dirty:
-            module.fail_json(msg=dirty_message(runner.database, version, p["table"]), **result)
+            module.fail_json(msg=dirty_message(runner.database, version), **result)
         the_plan = plan(migrations, version, p["target_version"], applied)
         result.update(
             direction=the_plan.direction,
@@ -292,7 +294,7 @@ def main() -> None:
                 msg=f"database {runner.database} became dirty at version {version} while waiting", **result
             )
         result["adopted"] = runner.adopt(migrations, version, applied)
-        version, _, applied = runner.state()
+        version, _dirty, applied = runner.state()
         the_plan = plan(migrations, version, p["target_version"], applied)
         result["applied"] = runner.apply(the_plan, atomic=p["atomic"])
         result["pending"] = []

@@ -19,7 +19,7 @@ description:
     I(omit_signature) sends none, for tests that a wrong or missing signature is refused.
   - Signing alone touches no network and runs in check mode; sending is skipped in check mode.
 version_added: "1.0.0"
-author: ai-customer-service contributors
+author: ai-customer-service ops (@ai-cs-ops)
 options:
   secret:
     description: The shared secret (C(AI_CS_WEBHOOK_SECRET)). Never returned or logged.

@@ -244,7 +244,8 @@ class Runner:
         done: list[dict[str, Any]] = []
         for m in p.steps:
             path = m.up if p.direction == "up" else m.down
-            assert path is not None  # plan() guarantees down files exist for a down plan
+            if path is None:  # plan() refuses a down plan with missing down files; this guards a caller's own plan
+                raise MigrationError(f"no .down.sql for version {m.version}; fix: add it or keep the schema")
             version_after = m.version if p.direction == "up" else self._previous(m, p)
             started = time.monotonic()
             try:

@@ -45,10 +45,12 @@ AI_CS_PYTHON_HOME=$(.venv/bin/python -c 'import sys; print(sys.base_prefix)')
 export AI_CS_PYTHON_HOME
 echo "PASS  image ($AI_CS_LAB_IMAGE)"
 
-# A previous run may have left containers behind (CI runs after the session on the same machine).
-podman ps -a --format '{{.Names}}' | grep -E '^molecule-' | xargs -r podman rm -f >/dev/null 2>&1
+# A previous run may have left this checkout's scenario containers behind (CI runs after the session on the same
+# machine); only those, by name, are removed: other checkouts' molecule instances on the machine are left alone.
+for f in molecule/*/molecule.yml; do echo "molecule-$(basename "$(dirname "$f")")"; done | xargs -r podman rm --force --ignore >/dev/null 2>&1
 
-stage lint bash -c 'ansible-lint && yamllint . && ruff check . && ruff format --check . && shellcheck scripts/*.sh lab/image/*.sh .ci/run'
+stage lint ./scripts/lint.sh
+stage sanity ./scripts/sanity.sh
 stage pytest pytest -m "not lab" -p no:cacheprovider
 # The lab suites and the Molecule scenarios use separate containers, so they run at the same time: the lab
 # stage in the background, the scenarios AI_CS_MOLECULE_JOBS at a time (default 2), the longest first.
@@ -57,7 +59,7 @@ export -f bg_stage
 export LOGS
 mapfile -t scenarios < <(
   for f in molecule/*/molecule.yml; do basename "$(dirname "$f")"; done |
-    { printf '%s\n' rollback diagnose_schedule; cat; } | awk '!seen[$0]++' |
+    { printf '%s\n' pipeline diagnose_schedule; cat; } | awk '!seen[$0]++' |
     while read -r s; do [[ -f molecule/$s/molecule.yml ]] && echo "$s"; done
 )
 # Build the release artifacts once, before the lab and the scenarios would build them side by side.
