@@ -46,6 +46,20 @@ def in_host(host: str, *cmd: str, check: bool = True) -> str:
     return run("podman", "exec", host, *cmd, check=check).stdout
 
 
+def exists(host: str, path: str) -> bool:
+    """Whether path exists on the lab host (test -e answers by its exit status, not its output)."""
+    return run("podman", "exec", host, "test", "-e", path, check=False).returncode == 0
+
+
+def wait_for(what: str, predicate, seconds: float = 30, interval: float = 0.5) -> None:
+    """Poll until predicate() is true; fail naming what was awaited."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {seconds:g} s for {what}")
+        time.sleep(interval)
+
+
 SECRETS = ROOT / "inventories/lab/.secrets"
 
 

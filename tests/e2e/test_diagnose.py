@@ -14,7 +14,7 @@ import subprocess
 import time
 
 import pytest
-from labutil import APP_HOSTS, ROOT, current, in_host, leaked, playbook, print_times, run, secret, sql
+from labutil import APP_HOSTS, ROOT, current, in_host, leaked, playbook, print_times, run, secret, sql, wait_for
 
 pytestmark = pytest.mark.lab
 APP = APP_HOSTS[0]
@@ -45,18 +45,33 @@ def restart_and_wait(host: str = APP) -> None:
 
 
 def wait_ready(host: str = APP, seconds: int = 40) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if run("podman", "exec", host, "curl", "-sf", "http://127.0.0.1:8080/ready", check=False).returncode == 0:
-            return
-        time.sleep(1)
-    raise AssertionError(f"{host} did not become ready again")
+    url = "http://127.0.0.1:8080/ready"
+    ready = lambda: run("podman", "exec", host, "curl", "-sf", url, check=False).returncode == 0  # noqa: E731
+    wait_for(f"{host} to become ready again", ready, seconds, interval=1)
+
+
+def unit(host: str, prop: str) -> str:
+    return in_host(host, "systemctl", "show", "--value", f"--property={prop}", "ai-customer-service").strip()
 
 
 def restarted_with_failure(host: str = APP) -> None:
-    """Restart the service and let it fail (and retry) a few times, as it does after a bad change."""
-    run("podman", "exec", host, "systemctl", "restart", "ai-customer-service", check=False)
-    time.sleep(4)
+    """Restart the service and let it fail at least once (systemd then retries), as it does after a bad change."""
+    run("podman", "exec", host, "systemctl", "restart", "ai-customer-service", check=False)  # resets NRestarts
+    failed = lambda: int(unit(host, "NRestarts") or 0) >= 1 or unit(host, "ActiveState") == "failed"  # noqa: E731
+    wait_for(f"the service on {host} to fail and be restarted by systemd", failed)
+
+
+def preflight_says(*extra: str) -> str:
+    """deploy --check of the serving version (read-only) with the fault in place: what preflight says of it."""
+    proc = playbook("deploy", "--check", *extra, check=False, version=current(APP).rsplit("/", 1)[-1])
+    assert proc.returncode != 0, "preflight must refuse the fault"
+    return " ".join(proc.stdout.split())
+
+
+def same_cause_and_fix(check_result: dict, preflight: str) -> None:
+    """Preflight names the fault with the same runbook cause and fix as diagnose's failing check."""
+    said = f"(cause: {check_result['cause']}; fix: {check_result['fix']})"
+    assert " ".join(said.split()) in preflight, (said, preflight[-3000:])
 
 
 def edit_env(key: str, value: str, host: str = APP) -> None:
@@ -69,12 +84,15 @@ def restore_env(content: str, host: str = APP) -> None:
     )
 
 
-def diagnosed_with_fault(inject, revert, meet=restarted_with_failure) -> tuple[dict, str]:
-    """Inject a fault, let the service meet it, diagnose; always put things back and the service ready again."""
+def diagnosed_with_fault(inject, revert, meet=restarted_with_failure, preflight=None) -> tuple[dict, str]:
+    """Inject a fault, let the service meet it, diagnose (and with preflight=[extra args], run deploy's preflight);
+    always put things back and the service ready again. Returns the report and the output (preflight's after it)."""
     inject()
     try:
         meet()
         rc, report, out = diagnose()
+        if preflight is not None:
+            out += "\nPREFLIGHT: " + preflight_says(*preflight)
     finally:
         revert()
         restart_and_wait()
@@ -131,10 +149,12 @@ def test_postgresql_stopped():
         lambda: in_host("ai-cs-db", "systemctl", "stop", "postgresql@15-main"),
         lambda: in_host("ai-cs-db", "systemctl", "start", "postgresql@15-main"),
         meet=lambda: None,  # the service keeps running; its next query meets the fault
+        preflight=[],
     )
     db = check(report, "database")
     assert db["status"] == "FAIL" and db["cause"] == "PostgreSQL is not reachable"
     assert "check the PostgreSQL host, port and firewall" in db["fix"]
+    same_cause_and_fix(db, out.split("PREFLIGHT: ", 1)[1])
     assert check(report, "/ready")["status"] == "FAIL"
     assert "cause: PostgreSQL is not reachable" in out
     textfile = (REPORTS / "ai_cs_diagnose.prom").read_text()
@@ -143,10 +163,12 @@ def test_postgresql_stopped():
 
 
 def test_wrong_database_password():
-    report, _ = diagnosed_with_fault(
+    report, out = diagnosed_with_fault(
         lambda: psql_as_postgres("ALTER ROLE ai_cs PASSWORD 'not-the-vault-password'"),
         lambda: psql_as_postgres(f"ALTER ROLE ai_cs PASSWORD '{secret('postgres_password')}'"),
+        preflight=[],
     )
+    same_cause_and_fix(check(report, "database"), out.split("PREFLIGHT: ", 1)[1])
     assert {"service", "database", "journal"} <= failing(report)
     for name in ("service", "database", "journal"):
         assert check(report, name)["cause"] == "wrong database password", check(report, name)
@@ -167,8 +189,13 @@ def test_migrations_missing():
 
 def test_production_without_postgresql_enabled():
     saved = in_host(APP, "cat", ENV_FILE)
-    report, _ = diagnosed_with_fault(lambda: edit_env("AI_CS_POSTGRES_ENABLED", "false"), lambda: restore_env(saved))
+    report, out = diagnosed_with_fault(
+        lambda: edit_env("AI_CS_POSTGRES_ENABLED", "false"),
+        lambda: restore_env(saved),
+        preflight=["-e", "ai_cs_postgres_enabled=false"],  # preflight reads the inventory's settings
+    )
     config = check(report, "config")
+    same_cause_and_fix(config, out.split("PREFLIGHT: ", 1)[1])
     assert config["status"] == "FAIL" and "memory fallback is not allowed" in config["detail"]
     assert config["cause"] == "AI_CS_ENV=production but AI_CS_POSTGRES_ENABLED is not true"
     assert "set ai_cs_postgres_enabled true" in config["fix"]
@@ -179,12 +206,15 @@ def test_port_taken_by_another_process():
     def take_the_port() -> None:
         in_host(APP, "systemctl", "stop", "ai-customer-service")
         in_host(APP, "systemd-run", "--unit=impostor", "python3", "-m", "http.server", "8080")
-        time.sleep(1)
+        wait_for("python3 to listen on 8080", lambda: ":8080 " in in_host(APP, "ss", "-Htln"))
 
-    report, _ = diagnosed_with_fault(
-        take_the_port, lambda: run("podman", "exec", APP, "systemctl", "stop", "impostor", check=False)
+    report, out = diagnosed_with_fault(
+        take_the_port,
+        lambda: run("podman", "exec", APP, "systemctl", "stop", "impostor", check=False),
+        preflight=[],
     )
     port = check(report, "port")
+    same_cause_and_fix(port, out.split("PREFLIGHT: ", 1)[1])
     assert port["status"] == "FAIL" and "is held by python3 (pid" in port["detail"]
     assert port["cause"] == "the service port is taken by another process" and "ai_cs_app_port" in port["fix"]
     assert "bind: address already in use" in check(report, "journal")["detail"]

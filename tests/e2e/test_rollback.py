@@ -14,13 +14,13 @@ from labutil import (
     APP_HOSTS,
     ROOT,
     current,
+    exists,
     history,
     in_host,
     leaked,
     playbook,
     print_times,
     recap,
-    run,
     sql,
     webhook,
 )
@@ -39,10 +39,6 @@ def rollback(*extra: str, check: bool = True, **variables: object):
 def said(proc) -> str:
     """The output with whitespace folded, so a message the callback wrapped over lines reads as one line."""
     return " ".join(proc.stdout.split())
-
-
-def exists(host: str, path: str) -> bool:
-    return run("podman", "exec", host, "test", "-e", path, check=False).returncode == 0
 
 
 def env_of(host: str, version: str) -> str:

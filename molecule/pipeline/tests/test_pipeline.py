@@ -4,7 +4,7 @@ written under v1.1.0 is still there, and the rollback is on record."""
 import json
 import time
 
-testinfra_hosts = ["molecule-rollback"]
+testinfra_hosts = ["molecule-pipeline"]
 PSQL = "PGPASSWORD=molecule-only-db-password psql -h 127.0.0.1 -p 5434 -U ai_cs -d ai_customer_service -tAc {!r}"
 SECRET = "molecule-only-webhook-secret"
 
