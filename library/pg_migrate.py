@@ -22,6 +22,14 @@ description:
   - Records a SHA-256 checksum of every applied file in I(checksum_table) and refuses to run when an applied
     file has changed. Files applied before checksums were kept are adopted on first run.
   - In check mode, lists the pending migrations and changes nothing (not even the bookkeeping tables).
+  - "Expand/contract. A migration whose up file has a line C(-- ai-cs: contract) changes or drops what older releases
+    read. With I(phase=expand) the run stops before the first pending contract migration (what may run while older
+    releases still serve); I(phase=contract) runs the rest, once every host runs the new release."
+  - Each statement waits at most I(statement_lock_timeout) for a table lock, so a migration queued behind a long
+    transaction gives up (rolled back) instead of making every query on that table queue behind it; it is retried
+    I(lock_retries) times.
+  - Refuses a pending migration with its own transaction control (BEGIN, COMMIT and the like), which would commit
+    half a run.
 version_added: "1.0.0"
 author: ai-customer-service ops (@ai-cs-ops)
 options:
@@ -58,6 +66,14 @@ options:
     description: Database to migrate.
     type: str
     aliases: [login_db]
+  ssl_mode:
+    description: libpq's sslmode for the connection with the C(login_*) options (a I(dsn) carries its own).
+    type: str
+    choices: [disable, allow, prefer, require, verify-ca, verify-full]
+    default: prefer
+  ca_cert:
+    description: The CA certificate on the host that verifies the server's certificate (libpq's sslrootcert).
+    type: path
   connect_timeout:
     description: Seconds to wait for the connection.
     type: int
@@ -74,6 +90,26 @@ options:
     description: Table keeping the checksum of every applied migration file.
     type: str
     default: schema_migrations_checksums
+  phase:
+    description:
+      - C(all) runs every pending migration; C(expand) stops before the first pending contract migration;
+        C(contract) runs all pending ones (after C(expand), once every host runs the new release).
+    type: str
+    choices: [all, expand, contract]
+    default: all
+  statement_lock_timeout:
+    description:
+      - Seconds a statement of a migration may wait for a table lock (PostgreSQL C(lock_timeout)); C(0) waits forever.
+    type: float
+    default: 5
+  statement_timeout:
+    description: Seconds any one statement of a migration may run (PostgreSQL C(statement_timeout)); C(0) is no limit.
+    type: float
+    default: 0
+  lock_retries:
+    description: How many times a run that gave up waiting for a table lock is tried again (after 2 s, 4 s, ...).
+    type: int
+    default: 3
   atomic:
     description:
       - Run all pending migrations in one transaction, so a failure in any of them leaves the database exactly
@@ -149,6 +185,16 @@ database_ahead:
     - An older release on a newer, compatible (expand/contract) schema.
   returned: always
   type: bool
+contract_pending:
+  description: Contract migrations still pending after this run (with I(phase=expand), those left for C(contract)).
+  returned: always
+  type: list
+  elements: str
+  sample: ["0003_drop_old_column.up.sql"]
+attempts:
+  description: Runs it took (more than one when a table lock was not free at first).
+  returned: when not in check mode
+  type: int
 adopted:
   description: Versions whose checksums were recorded for the first time (applied before checksums were kept).
   returned: always
@@ -165,6 +211,7 @@ lock_wait_seconds:
 """
 
 import re
+import time
 import traceback
 
 from ansible.module_utils.ai_cs_dsn import parse as parse_dsn
@@ -192,6 +239,31 @@ def dirty_message(database: str, version: int | None) -> str:
     )
 
 
+def contract_left(migrations: list, the_plan, version: int | None, target: int | None) -> list[str]:
+    """Contract migrations pending after the_plan runs (up to target, or the newest)."""
+    if the_plan.direction == "down":
+        return []
+    after = the_plan.target if the_plan.steps else version
+    goal = target if target is not None else (migrations[-1].version if migrations else 0)
+    return [m.filename for m in migrations if m.contract and (after or 0) < m.version <= goal]
+
+
+def apply_with_retries(runner: Runner, migrations: list, p: dict, result: dict):
+    """Plan and apply under the lock; a run that gave up waiting for a table lock is planned and tried again."""
+    result["attempts"] = 0
+    while True:
+        result["attempts"] += 1
+        version, _dirty, applied = runner.state()
+        the_plan = plan(migrations, version, p["target_version"], applied, p["phase"])
+        try:
+            result["applied"] = runner.apply(the_plan, p["atomic"], p["statement_lock_timeout"], p["statement_timeout"])
+            return the_plan
+        except MigrationError as exc:
+            if not exc.retryable or result["attempts"] > p["lock_retries"]:
+                raise
+            time.sleep(2 ** result["attempts"])
+
+
 def connect(module: AnsibleModule):
     p = module.params
     if p["dsn"]:
@@ -210,7 +282,10 @@ def connect(module: AnsibleModule):
             "user": p["login_user"],
             "password": p["login_password"],
             "dbname": p["db"],
+            "sslmode": p["ssl_mode"],
         }
+        if p["ca_cert"]:
+            kwargs["sslrootcert"] = p["ca_cert"]
     try:
         conn = psycopg2.connect(connect_timeout=p["connect_timeout"], application_name="ansible pg_migrate", **kwargs)
     except psycopg2.Error as exc:
@@ -245,12 +320,22 @@ def main() -> None:
             "login_password": {"type": "str", "no_log": True},
             "db": {"type": "str", "aliases": ["login_db"]},
             "connect_timeout": {"type": "int", "default": 10},
+            "ssl_mode": {
+                "type": "str",
+                "default": "prefer",
+                "choices": ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
+            },
+            "ca_cert": {"type": "path"},
             "lock_timeout": {"type": "float", "default": 60},
             "table": {"type": "str", "default": "schema_migrations"},
             "checksum_table": {"type": "str", "default": "schema_migrations_checksums"},
             "atomic": {"type": "bool", "default": False},
+            "phase": {"type": "str", "default": "all", "choices": ["all", "expand", "contract"]},
+            "statement_lock_timeout": {"type": "float", "default": 5},
+            "statement_timeout": {"type": "float", "default": 0},
+            "lock_retries": {"type": "int", "default": 3},
         },
-        mutually_exclusive=[("dsn", "login_user"), ("dsn", "login_password"), ("dsn", "db")],
+        mutually_exclusive=[("dsn", "login_user"), ("dsn", "login_password"), ("dsn", "db"), ("dsn", "ca_cert")],
         required_one_of=[("dsn", "db")],
         required_by={"db": ("login_user",)},
         supports_check_mode=True,
@@ -258,7 +343,14 @@ def main() -> None:
     validate(module)
     p = module.params
 
-    result = {"changed": False, "applied": [], "pending": [], "adopted": [], "database_ahead": False}
+    result = {
+        "changed": False,
+        "applied": [],
+        "pending": [],
+        "adopted": [],
+        "database_ahead": False,
+        "contract_pending": [],
+    }
     try:
         migrations = discover(p["path"])
     except MigrationError as exc:
@@ -273,12 +365,13 @@ def main() -> None:
         result["version_before"] = version
         if dirty:
             module.fail_json(msg=dirty_message(runner.database, version), **result)
-        the_plan = plan(migrations, version, p["target_version"], applied)
+        the_plan = plan(migrations, version, p["target_version"], applied, p["phase"])
         result.update(
             direction=the_plan.direction,
             pending=[(m.up if the_plan.direction == "up" else m.down).name for m in the_plan.steps],
             database_ahead=the_plan.ahead,
             version_after=the_plan.target,
+            contract_pending=contract_left(migrations, the_plan, version, p["target_version"]),
         )
         if module.check_mode:
             result["changed"] = bool(the_plan.steps)
@@ -294,11 +387,10 @@ def main() -> None:
                 msg=f"database {runner.database} became dirty at version {version} while waiting", **result
             )
         result["adopted"] = runner.adopt(migrations, version, applied)
-        version, _dirty, applied = runner.state()
-        the_plan = plan(migrations, version, p["target_version"], applied)
-        result["applied"] = runner.apply(the_plan, atomic=p["atomic"])
+        the_plan = apply_with_retries(runner, migrations, p, result)
         result["pending"] = []
         result["version_after"] = the_plan.target
+        result["contract_pending"] = contract_left(migrations, the_plan, the_plan.target, p["target_version"])
         result["changed"] = bool(result["applied"] or result["adopted"])
     except MigrationError as exc:
         module.fail_json(msg=str(exc), **result)

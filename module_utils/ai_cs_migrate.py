@@ -21,10 +21,34 @@ from typing import Any
 
 FILE_RE = re.compile(r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9_.-]+?)\.(?P<direction>up|down)\.sql$")
 ADVISORY_LOCK_SALT = 1486364155  # golang-migrate's advisoryLockIDSalt
+# A migration that changes or drops what older releases read says so on a line of its own; expand/contract:
+# deploy applies it only after every app host runs the new release, and rollback refuses to cross it.
+CONTRACT_MARKER = "-- ai-cs: contract"
+PHASES = ("all", "expand", "contract")
+# What the SQL text is cut into to find top-level statements: comments, quoted strings and identifiers,
+# dollar-quoted bodies (a function's BEGIN ... END is not transaction control), and everything else.
+_SQL_TOKENS = re.compile(
+    r"(?P<comment>--[^\n]*|/\*.*?\*/)|(?P<quoted>'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")"
+    r"|(?P<dollar>\$(?P<tag>[A-Za-z_]*)\$.*?\$(?P=tag)\$)|(?P<code>[^-/'\"$]+|.)",
+    re.DOTALL,
+)
+_TRANSACTION_CONTROL = re.compile(
+    r"^\s*(BEGIN|COMMIT|ROLLBACK|END|ABORT|START\s+TRANSACTION|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b",
+    re.IGNORECASE,
+)
 
 
 class MigrationError(Exception):
-    """What failed, the likely cause and the fix, in that order."""
+    """What failed, the likely cause and the fix, in that order. retryable: nothing was applied and running again
+    later may succeed (a lock another transaction held)."""
+
+    def __init__(self, message: str, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout expired
+QUERY_CANCELED = "57014"  # statement_timeout expired
 
 
 @dataclass(frozen=True)
@@ -34,6 +58,7 @@ class Migration:
     up: Path
     down: Path | None
     checksum: str
+    contract: bool = False  # marked CONTRACT_MARKER: applied only after every host runs the new release
 
     @property
     def filename(self) -> str:
@@ -51,6 +76,22 @@ class Plan:
 
 def file_checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def transaction_control(sql: str) -> str | None:
+    """The first top-level BEGIN/COMMIT/ROLLBACK... statement in sql (outside comments, strings and function
+    bodies), or None. pg_migrate wraps every migration in a transaction (all pending ones in one when atomic): a
+    COMMIT inside would commit half a run that can then no longer be rolled back."""
+    code = "".join(m["code"] or " " for m in _SQL_TOKENS.finditer(sql))
+    for statement in code.split(";"):
+        found = _TRANSACTION_CONTROL.match(statement)
+        if found:
+            return " ".join(found.group(1).upper().split())
+    return None
+
+
+def is_contract(path: Path) -> bool:
+    return any(line.strip() == CONTRACT_MARKER for line in path.read_text(encoding="utf-8").splitlines())
 
 
 def discover(directory: str | Path) -> list[Migration]:
@@ -83,13 +124,25 @@ def discover(directory: str | Path) -> list[Migration]:
     if orphans:
         raise MigrationError(f"down migrations without an up migration: versions {orphans}; fix: add or remove them")
     return [
-        Migration(v, FILE_RE.match(ups[v].name)["name"], ups[v], downs.get(v), file_checksum(ups[v]))
+        Migration(
+            v, FILE_RE.match(ups[v].name)["name"], ups[v], downs.get(v), file_checksum(ups[v]), is_contract(ups[v])
+        )
         for v in sorted(ups)
     ]
 
 
-def plan(migrations: list[Migration], current: int | None, target: int | None, applied: dict[int, str]) -> Plan:
-    """What to run to go from current to target (None = latest); checks applied files are unchanged."""
+def plan(
+    migrations: list[Migration],
+    current: int | None,
+    target: int | None,
+    applied: dict[int, str],
+    phase: str = "all",
+) -> Plan:
+    """What to run to go from current to target (None = latest); checks applied files are unchanged.
+
+    phase expand stops before the first pending contract migration (what may run while older releases still
+    serve); contract runs the rest, all: everything. Pending files with their own transaction control are refused.
+    """
     by_version = {m.version: m for m in migrations}
     for version, recorded in sorted(applied.items()):
         m = by_version.get(version)
@@ -109,7 +162,22 @@ def plan(migrations: list[Migration], current: int | None, target: int | None, a
         )
     if goal > start:
         steps = [m for m in migrations if start < m.version <= goal]
-        return Plan("up", current, goal, steps)
+        if phase == "expand":
+            first_contract = next((i for i, m in enumerate(steps) if m.contract), len(steps))
+            steps = steps[:first_contract]
+        for m in steps:
+            control = transaction_control(m.up.read_text(encoding="utf-8"))
+            if control:
+                raise MigrationError(
+                    f"migration {m.filename} has its own transaction control ({control}); cause: pg_migrate runs "
+                    "every migration in a transaction (all pending ones in one), and a COMMIT inside would commit half "
+                    "a run that could then not be rolled back; fix: remove BEGIN/COMMIT from the file, it is wrapped "
+                    "already (statements that cannot run in a transaction, CREATE INDEX CONCURRENTLY, need a "
+                    "migration tool of their own)"
+                )
+        if not steps:
+            return Plan("none", current, current, [])
+        return Plan("up", current, steps[-1].version, steps)
     if goal < start:
         if target is None:  # release older than the schema: expand/contract keeps it runnable
             return Plan("none", current, current, [], ahead=True)
@@ -138,6 +206,7 @@ class Runner:
         self, conn: Any, table: str = "schema_migrations", checksum_table: str = "schema_migrations_checksums"
     ):
         self.conn = conn
+        self.lock_timeout = self.statement_timeout = 0.0
         self.table = table
         self.checksum_table = checksum_table
         with conn.cursor() as cur:
@@ -202,7 +271,7 @@ class Runner:
                 if row:
                     version, dirty = int(row[0]), bool(row[1])
             if self._exists(cur, self.checksum_table):
-                cur.execute(f"SELECT version, checksum FROM {self.checksum_table}")  # noqa: S608
+                cur.execute(f"SELECT version, checksum FROM {self.checksum_table}")  # noqa: S608 - validated table name
                 applied = {int(v): c for v, c in cur.fetchall()}
         self.conn.commit()
         return version, dirty, applied
@@ -226,7 +295,7 @@ class Runner:
         with self.conn.cursor() as cur:
             for m in adopted:
                 cur.execute(
-                    f"INSERT INTO {self.checksum_table} (version, name, checksum) VALUES (%s, %s, %s) "  # noqa: S608
+                    f"INSERT INTO {self.checksum_table} (version, name, checksum) VALUES (%s, %s, %s) "  # noqa: S608 - validated table name
                     "ON CONFLICT (version) DO NOTHING",
                     (m.version, m.filename, m.checksum),
                 )
@@ -235,12 +304,20 @@ class Runner:
 
     # -- applying ----------------------------------------------------------------------------
     def _set_version(self, cur: Any, version: int | None) -> None:
-        cur.execute(f"DELETE FROM {self.table}")  # noqa: S608
+        cur.execute(f"DELETE FROM {self.table}")  # noqa: S608 - validated table name
         if version:
-            cur.execute(f"INSERT INTO {self.table} (version, dirty) VALUES (%s, false)", (version,))  # noqa: S608
+            cur.execute(f"INSERT INTO {self.table} (version, dirty) VALUES (%s, false)", (version,))  # noqa: S608 - validated table name
 
-    def apply(self, p: Plan, atomic: bool = False) -> list[dict[str, Any]]:
-        """Run the plan: one transaction per migration, or one for all of them when atomic."""
+    def apply(
+        self, p: Plan, atomic: bool = False, lock_timeout: float = 0, statement_timeout: float = 0
+    ) -> list[dict[str, Any]]:
+        """Run the plan: one transaction per migration, or one for all of them when atomic.
+
+        lock_timeout (seconds, 0 = none): how long a statement may wait for a table lock. An ALTER TABLE queued
+        behind a long transaction makes every later query on that table queue behind it; with a bound, the
+        migration gives up (rolled back, retryable) instead of blocking the service. statement_timeout: the
+        longest any one statement may run."""
+        self.lock_timeout, self.statement_timeout = lock_timeout, statement_timeout
         done: list[dict[str, Any]] = []
         for m in p.steps:
             path = m.up if p.direction == "up" else m.down
@@ -250,6 +327,10 @@ class Runner:
             started = time.monotonic()
             try:
                 with self.conn.cursor() as cur:
+                    cur.execute("SELECT set_config('lock_timeout', %s, true)", (f"{int(lock_timeout * 1000)}ms",))
+                    cur.execute(
+                        "SELECT set_config('statement_timeout', %s, true)", (f"{int(statement_timeout * 1000)}ms",)
+                    )
                     cur.execute(path.read_text(encoding="utf-8"))
                     self._record(cur, m, p.direction, version_after)
                 if not atomic:
@@ -257,13 +338,7 @@ class Runner:
             except Exception as exc:
                 self.conn.rollback()
                 kept = p.current if atomic or not done else done[-1]["version_after"]
-                scope = "the whole run was one transaction" if atomic else "it ran in one transaction"
-                error = str(getattr(exc, "pgerror", None) or exc).strip().splitlines()[0]
-                raise MigrationError(
-                    f"migration {path.name} failed: {error}; {scope} and was rolled back, so nothing from it was "
-                    f"applied: schema version stays {kept} and is not dirty; cause: an error in the migration's SQL "
-                    "against this database; fix: correct it in a new release (the database is as it was before)"
-                ) from exc
+                raise self._failure(exc, path, kept, atomic) from exc
             done.append(
                 {
                     "version": m.version,
@@ -276,17 +351,44 @@ class Runner:
         self.conn.commit()
         return done
 
+    def _failure(self, exc: Exception, path: Path, kept: int | None, atomic: bool) -> MigrationError:
+        """What failed, why and what to do, for a migration that was rolled back."""
+        scope = "the whole run was one transaction" if atomic else "it ran in one transaction"
+        error = str(getattr(exc, "pgerror", None) or exc).strip().splitlines()[0]
+        rolled_back = f"{scope} and was rolled back, so nothing from it was applied: schema version stays {kept} and is"
+        code = getattr(exc, "pgcode", None)
+        if code == LOCK_NOT_AVAILABLE:
+            # An operator message that shows a query to run; nothing here is executed.
+            return MigrationError(
+                f"migration {path.name} waited {self.lock_timeout:g} s for a table lock and gave up: {error}; "  # noqa: S608 - a message showing a query
+                f"{rolled_back} not dirty; cause: a long transaction holds a lock on a table the migration changes "
+                "(waiting longer would have queued every query on that table behind the migration); fix: find it with "
+                "SELECT pid, state, xact_start, query FROM pg_stat_activity WHERE xact_start IS NOT NULL "
+                "ORDER BY xact_start, end it or wait for it, then run again",
+                retryable=True,
+            )
+        if code == QUERY_CANCELED:
+            return MigrationError(
+                f"migration {path.name} ran longer than statement_timeout ({self.statement_timeout:g} s): {error}; "
+                f"{rolled_back} not dirty; cause: a statement too slow for this table's size; fix: raise "
+                "statement_timeout, or split the change into smaller migrations"
+            )
+        return MigrationError(
+            f"migration {path.name} failed: {error}; {rolled_back} not dirty; cause: an error in the migration's SQL "
+            "against this database; fix: correct it in a new release (the database is as it was before)"
+        )
+
     def _record(self, cur: Any, m: Migration, direction: str, version_after: int | None) -> None:
         self._set_version(cur, version_after)
         if direction == "up":
             cur.execute(
-                f"INSERT INTO {self.checksum_table} (version, name, checksum) VALUES (%s, %s, %s) "  # noqa: S608
+                f"INSERT INTO {self.checksum_table} (version, name, checksum) VALUES (%s, %s, %s) "  # noqa: S608 - validated table name
                 "ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, "
                 "applied_at = now(), applied_by = current_user",
                 (m.version, m.filename, m.checksum),
             )
         else:
-            cur.execute(f"DELETE FROM {self.checksum_table} WHERE version = %s", (m.version,))  # noqa: S608
+            cur.execute(f"DELETE FROM {self.checksum_table} WHERE version = %s", (m.version,))  # noqa: S608 - validated table name
 
     @staticmethod
     def _previous(m: Migration, p: Plan) -> int | None:

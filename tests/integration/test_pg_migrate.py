@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,67 @@ def test_login_options_instead_of_dsn(pg, db, release):
         },
     )[0]
     assert result["version_after"] == 2, result
+
+
+def hold_a_table(pg, db, table: str):
+    """Another session in a transaction that read the table: an ALTER TABLE must wait for it to end."""
+    holder = pg.connect(db)
+    with holder.cursor() as cur:
+        cur.execute("SET application_name = 'long-report'")
+        cur.execute(f"SELECT count(*) FROM {table}")  # noqa: S608 - the test's own table name
+    return holder  # its transaction stays open until rollback() or close()
+
+
+def test_a_migration_behind_a_long_transaction_gives_up_instead_of_blocking(pg, db, release):
+    migrate(pg, db, release, target_version=1)
+    holder = hold_a_table(pg, db, "cs_tickets")
+    try:
+        started = time.monotonic()
+        result = migrate(pg, db, release, statement_lock_timeout=0.5, lock_retries=1, atomic=True)
+        assert result["failed"] and "waited 0.5 s for a table lock and gave up" in result["msg"]
+        assert "pg_stat_activity" in result["msg"] and "schema version stays 1 and is not dirty" in result["msg"]
+        assert time.monotonic() - started < 10, "given up within the bound (and one retry after 2 s)"
+        assert state(pg, db) == (1, False)
+        # while the migration waited, other sessions' queries on the table were not blocked for longer than the bound
+        reader = pg.connect(db)
+        with reader.cursor() as cur:
+            cur.execute("SET statement_timeout = '2s'")
+            cur.execute("SELECT count(*) FROM cs_tickets")
+        reader.close()
+    finally:
+        holder.close()
+    retried = migrate(pg, db, release, statement_lock_timeout=0.5)
+    assert not retried.get("failed") and retried["attempts"] == 1 and state(pg, db) == (2, False)
+
+
+def test_a_lock_freed_while_retrying_lets_the_migration_through(pg, db, release):
+    migrate(pg, db, release, target_version=1)
+    holder = hold_a_table(pg, db, "cs_tickets")
+    threading.Timer(5, holder.close).start()  # after the first attempt (the module starts in ~2-3 s)
+    result = migrate(pg, db, release, statement_lock_timeout=0.5, lock_retries=3)
+    assert not result.get("failed"), result
+    assert result["attempts"] >= 2 and state(pg, db) == (2, False)
+
+
+def test_a_file_with_its_own_commit_is_refused_before_anything(pg, db, release):
+    migrate(pg, db, release)
+    (release / "0003_own_tx.up.sql").write_text("BEGIN;\nCREATE TABLE cs_own (id int);\nCOMMIT;\n")
+    result = migrate(pg, db, release, atomic=True)
+    assert result["failed"] and "0003_own_tx.up.sql has its own transaction control (BEGIN)" in result["msg"]
+    assert query(pg, db, "SELECT to_regclass('cs_own')") == [(None,)] and state(pg, db) == (2, False)
+
+
+def test_expand_then_contract_phases(pg, db, release):
+    migrate(pg, db, release, target_version=1)
+    (release / "0003_contract.up.sql").write_text("-- ai-cs: contract\nALTER TABLE cs_tickets DROP COLUMN reason;\n")
+    planned = migrate(pg, db, release, phase="expand", check=True)
+    assert planned["pending"] == ["0002_ticket_priority.up.sql"]
+    assert planned["contract_pending"] == ["0003_contract.up.sql"]
+    expanded = migrate(pg, db, release, phase="expand")
+    assert [a["version"] for a in expanded["applied"]] == [2] and expanded["contract_pending"] == [
+        "0003_contract.up.sql"
+    ]
+    assert state(pg, db) == (2, False)
+    contracted = migrate(pg, db, release, phase="contract")
+    assert [a["version"] for a in contracted["applied"]] == [3] and contracted["contract_pending"] == []
+    assert state(pg, db) == (3, False)

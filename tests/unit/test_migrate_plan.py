@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils.ai_cs_migrate import MigrationError, advisory_lock_id, discover, plan
+from ansible.module_utils.ai_cs_migrate import MigrationError, advisory_lock_id, discover, plan, transaction_control
 
 
 @pytest.fixture
@@ -83,3 +83,42 @@ def test_lock_id_matches_golang_migrate():
     expected = (zlib.crc32(b"public\x00schema_migrations\x00ai_customer_service") * 1486364155) % 2**32
     assert advisory_lock_id("ai_customer_service") == expected
     assert 0 <= expected < 2**32
+
+
+@pytest.mark.parametrize(
+    ("sql", "found"),
+    [
+        ("BEGIN;\nCREATE TABLE t (id int);\nCOMMIT;", "BEGIN"),
+        ("create table t (id int);\ncommit;", "COMMIT"),
+        ("START TRANSACTION; SELECT 1;", "START TRANSACTION"),
+        ("-- BEGIN; in a comment\nSELECT 'COMMIT;';", None),
+        ("/* ROLLBACK; */ SELECT 1;", None),
+        ("CREATE FUNCTION f() RETURNS int AS $$ BEGIN RETURN 1; END; $$ LANGUAGE plpgsql;", None),
+        ("CREATE FUNCTION f() RETURNS int AS $body$ BEGIN RETURN 1; END; $body$ LANGUAGE plpgsql;\nEND;", "END"),
+        ('ALTER TABLE "begin" ADD COLUMN x int;', None),
+    ],
+)
+def test_transaction_control_is_found_outside_comments_strings_and_bodies(sql, found):
+    assert transaction_control(sql) == found
+
+
+def test_a_pending_migration_with_its_own_commit_is_refused(mdir):
+    d = mdir("0001_a.up.sql")
+    (d / "0002_b.up.sql").write_text("BEGIN;\nALTER TABLE t ADD COLUMN c int;\nCOMMIT;\n")
+    with pytest.raises(MigrationError, match=r"0002_b.up.sql has its own transaction control \(BEGIN\)"):
+        plan(discover(d), None, None, {})
+    assert plan(discover(d), 2, None, {}).direction == "none", "an applied one is not judged again"
+
+
+def test_expand_stops_before_the_first_contract_migration_and_contract_runs_the_rest(mdir):
+    d = mdir("0001_a.up.sql", "0002_b.up.sql")
+    (d / "0003_c.up.sql").write_text("-- drops what v1 reads\n-- ai-cs: contract\nALTER TABLE t DROP COLUMN x;\n")
+    (d / "0004_d.up.sql").write_text("ALTER TABLE t ADD COLUMN y int;\n")
+    found = discover(d)
+    assert [m.contract for m in found] == [False, False, True, False]
+    expand = plan(found, 1, None, {}, "expand")
+    assert [m.version for m in expand.steps] == [2] and expand.target == 2
+    contract = plan(found, 2, None, {}, "contract")
+    assert [m.version for m in contract.steps] == [3, 4] and contract.target == 4
+    assert [m.version for m in plan(found, 1, None, {}).steps] == [2, 3, 4]
+    assert plan(found, 2, None, {}, "expand").direction == "none", "nothing to expand before the contract one"
