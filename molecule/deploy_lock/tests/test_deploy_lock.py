@@ -1,12 +1,12 @@
-"""The lock file left by the side effect is Bob's: nobody else's release removed it."""
-
-import json
+"""After the side effect the lock is Alice's, who took Bob's expired lease over: one row, in the database."""
 
 testinfra_hosts = ["molecule-deploy_lock"]
 
+QUERY = "SELECT run_id, owner->>'who', expires_at > now() FROM ai_cs_ops.deploy_lock"
 
-def test_lock_still_held_by_its_owner(host):
-    lock = host.file("/var/lib/ai-customer-service/deploy.lock")
-    assert lock.exists
-    holder = json.loads(lock.content_string)
-    assert holder["run_id"] == "run-b" and holder["who"] == "bob@ctl"
+
+def test_the_lock_is_one_row_held_by_the_run_that_took_it_over(host):
+    out = host.check_output(
+        f'PGPASSWORD=molecule-only-db-password psql -h 127.0.0.1 -p 5434 -U ai_cs -d ai_customer_service -tAc "{QUERY}"'
+    )
+    assert out.strip() == "run-a|alice@ctl|t"
