@@ -27,8 +27,15 @@ def test_dump_restores_the_data(host):
     assert source.strip() == restored.strip() == "3"
 
 
-def test_retention_keeps_the_newest_and_the_protected_dump(host):
-    names = sorted(host.check_output(f"ls {DIR}/*.pgc").split())
+def test_the_dump_leaves_the_projects_bookkeeping_out(host):
+    listing = host.check_output(f"pg_restore --list {DUMP}")
+    assert "TABLE public cs_messages" in listing and "ai_cs_ops" not in listing
+
+
+def test_retention_keeps_the_newest_sealed_dumps_and_the_protected_one_and_removes_leftovers(host):
+    names = sorted(host.check_output(f"ls {DIR}").split())
+    assert not [n for n in names if "killed" in n or "unsealed" in n], names
+    names = [f"{DIR}/{n}" for n in names if n.endswith(".pgc")]
     assert DUMP in names
     assert f"{DIR}/ai_customer_service-old-to-v1-20260101T000000Z.pgc" in names, "the protected dump was removed"
     old_kept = [n for n in names if "-old-to-" in n]
