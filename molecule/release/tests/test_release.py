@@ -22,7 +22,7 @@ def test_config_snapshot_is_root_only_and_complete(host):
     env = host.file(f"{BASE}/releases/v1.0.0/ai-customer-service.env")
     assert env.mode == 0o600 and env.user == "root"
     text = env.content_string
-    for key in ("AI_CS_ENV", "AI_CS_POSTGRES_ENABLED", "AI_CS_POSTGRES_DSN", "AI_CS_WEBHOOK_SECRET", "AI_CS_LOG_LEVEL"):
+    for key in ("AI_CS_ENV", "AI_CS_POSTGRES_ENABLED", "AI_CS_LOG_LEVEL", "AI_CS_ADDR"):
         assert f"{key}=" in text
 
 
@@ -43,6 +43,20 @@ def test_serves_the_release(host):
     assert health["version"] == "v1.0.0" and health["status"] == "UP", journal(host)
 
 
-def test_prune_removed_the_unfinished_release_and_kept_current(host):
-    assert not host.file(f"{BASE}/releases/v0.9.0").exists
-    assert host.file(f"{BASE}/releases/v1.0.0").is_directory
+def test_prune_keeps_the_newest_staged_not_the_most_recently_touched(host):
+    assert not host.file(f"{BASE}/releases/v0.9.0").exists, "an unfinished release is removed"
+    assert host.file(f"{BASE}/releases/v1.0.0").is_directory, "the current release is protected"
+    assert host.file(f"{BASE}/releases/v1.1.1-fixture.never-ready/.complete").exists, "the newest staged is kept"
+    assert not host.file(f"{BASE}/releases/v1.1.0").exists, "a .bad mark does not make a release look newer"
+
+
+def test_the_unit_is_the_releases_own_and_secrets_are_not_in_the_snapshot(host):
+    installed = host.file("/etc/systemd/system/ai-customer-service.service")
+    own = host.file(f"{BASE}/releases/v1.0.0/ai-customer-service.service")
+    assert not installed.is_symlink and installed.content_string == own.content_string
+    assert f"ExecStart={BASE}/releases/v1.0.0/ai-customer-service" in own.content_string
+    secrets = host.file("/etc/ai-customer-service/secrets.env")
+    assert secrets.mode == 0o600 and secrets.user == "root"
+    assert "AI_CS_POSTGRES_DSN=" in secrets.content_string and "AI_CS_WEBHOOK_SECRET=" in secrets.content_string
+    snapshot = host.file(f"{BASE}/releases/v1.0.0/ai-customer-service.env").content_string
+    assert "AI_CS_POSTGRES_DSN" not in snapshot and "AI_CS_WEBHOOK_SECRET" not in snapshot
