@@ -133,6 +133,10 @@ def test_load_balancer_published_on_loopback_with_runtime_api(lab_from_nothing):
     assert "ai-cs-app1" in state.stdout and "ai-cs-app2" in state.stdout
     code = run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:18080/ready", check=False)
     assert code.stdout in {"200", "503"}  # haproxy answers; 503 until a release is deployed
+    internal = run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:18081/ready", check=False)
+    assert internal.stdout in {"200", "503"}  # the internal front end (metrics, actuator) is published too
+    stats = run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:18404/stats", check=False)
+    assert stats.stdout == "401"  # the stats page asks for a login
 
 
 def test_lab_down_leaves_nothing():
