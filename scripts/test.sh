@@ -55,6 +55,8 @@ stage pytest pytest -m "not lab" -p no:cacheprovider
 # The lab suites and the Molecule scenarios use separate containers, so they run at the same time: the lab
 # stage in the background, the scenarios AI_CS_MOLECULE_JOBS at a time (default 2), the longest first.
 # Their PASS/FAIL lines follow once all have finished. AI_CS_TEST_SERIAL=1 runs the lab stage first instead.
+# The lab stage is the longest (one lab, its suites one after another), so the scenarios run at a lower CPU
+# priority (nice: their containers inherit it through conmon) and fill the time the lab leaves idle.
 export -f bg_stage
 export LOGS
 mapfile -t scenarios < <(
@@ -70,7 +72,8 @@ lab_pid=$!
 [[ -n ${AI_CS_TEST_SERIAL:-} ]] && wait "$lab_pid"
 # shellcheck disable=SC2016  # $1 is expanded by the inner bash
 printf '%s\n' "${scenarios[@]}" |
-  xargs -P "${AI_CS_MOLECULE_JOBS:-2}" -I{} bash -c 'bg_stage "molecule-$1" molecule test -s "$1"' _ {}
+  nice -n "${AI_CS_MOLECULE_NICE:-10}" \
+    xargs -P "${AI_CS_MOLECULE_JOBS:-2}" -I{} bash -c 'bg_stage "molecule-$1" molecule test -s "$1"' _ {}
 wait "$lab_pid"
 collect lab
 for name in "${scenarios[@]}"; do collect "molecule-$name"; done

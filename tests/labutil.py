@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 from runbook import openssl_signature
 
@@ -33,7 +34,8 @@ def masked(text: str) -> str:
     """text with every lab secret replaced by [SECRET] (a failing test prints its commands, some carry one)."""
     if SECRETS.is_dir():
         for path in SECRETS.iterdir():
-            text = text.replace(secret(path.name), "[SECRET]")
+            for form in encoded_forms(secret(path.name)):
+                text = text.replace(form, "[SECRET]")
     return text
 
 
@@ -67,17 +69,31 @@ def secret(name: str) -> str:
     return (SECRETS / name).read_text().strip()
 
 
+def encoded_forms(value: str) -> set[str]:
+    """value as it can show up in output, logs and files: raw, percent-encoded (a DSN), form-encoded, JSON-escaped."""
+    forms = {value, quote(value, safe=""), quote(value), quote_plus(value), json.dumps(value)[1:-1]}
+    return {form for form in forms if len(form) >= 8}
+
+
 def leaked(*texts: str) -> list[str]:
-    """The names of the lab's secrets (every file in inventories/lab/.secrets) that appear in any of the texts."""
-    return [path.name for path in sorted(SECRETS.iterdir()) if any(secret(path.name) in text for text in texts)]
+    """The names of the lab's secrets (every file in inventories/lab/.secrets) that appear, in any encoded form, in
+    any of the texts."""
+    return [
+        path.name
+        for path in sorted(SECRETS.iterdir())
+        if any(form in text for text in texts for form in encoded_forms(secret(path.name)))
+    ]
 
 
-def sql(query: str, host: str = "ai-cs-app1") -> str:
-    """psql from an app host with the service's own credentials, as the runbook's checklist does."""
+def sql(query: str, host: str = "ai-cs-app1", sslmode: str = "verify-full") -> str:
+    """psql from an app host with the service's own credentials, as the runbook's checklist does (over TLS, checking
+    the database's certificate against the lab CA the deploys install)."""
     return in_host(
         host,
         "env",
         f"PGPASSWORD={secret('postgres_password')}",
+        f"PGSSLMODE={sslmode}",
+        "PGSSLROOTCERT=/etc/ssl/certs/ai-cs-postgres-ca.pem",
         "psql",
         "-h",
         "ai-cs-db",
@@ -90,6 +106,31 @@ def sql(query: str, host: str = "ai-cs-app1") -> str:
         "-tAc",
         query,
     ).strip()
+
+
+# As another run would have taken the deploy lock (in the table the role made at the first deploy); psql fills in
+# the values (:'x').
+HOLD_LOCK_SQL = """
+DELETE FROM ai_cs_ops.deploy_lock;
+INSERT INTO ai_cs_ops.deploy_lock (run_id, owner, taken_at, renewed_at, expires_at)
+VALUES (:'run_id', :'owner', now() - interval '1 hour', now() - interval '1 minute',
+        now() + make_interval(secs => :'expires_in'));
+"""
+
+
+def hold_lock(run_id: str, who: str, expires_in: int, operation: str = "deploy") -> None:
+    """Write the deploy lock as another run would have; expires_in < 0: its lease expired that many seconds ago."""
+    owner = json.dumps({"run_id": run_id, "operation": operation, "version": "v1.0.0", "who": who, "since": "earlier"})
+    variables = {"run_id": run_id, "owner": owner, "expires_in": str(expires_in)}
+    psql = ["runuser", "-u", "postgres", "--", "psql", "-p", "5434", "-d", "ai_customer_service", "-q"]
+    psql += ["-v", "ON_ERROR_STOP=1", *(f"--set={k}={v}" for k, v in variables.items())]
+    subprocess.run(["podman", "exec", "-i", "ai-cs-db", *psql], input=HOLD_LOCK_SQL, text=True, check=True)
+
+
+def lock_holder() -> str:
+    """The run id holding the deploy lock ('' when free, or before any run made the lock's table)."""
+    found = sql("SELECT to_regclass('ai_cs_ops.deploy_lock') IS NOT NULL")
+    return sql("SELECT coalesce(max(run_id), '') FROM ai_cs_ops.deploy_lock") if found == "t" else ""
 
 
 def current(host: str) -> str:

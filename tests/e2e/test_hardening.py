@@ -1,0 +1,272 @@
+"""Hardening, tried as an operator and as an attacker would, on the lab: --limit cannot reach data unguarded,
+contract migrations wait for the whole fleet, secrets with special characters never leave the vault and a rotated
+one survives a rollback, an interrupted switch is finished or undone by the next run, a dead run's lock is taken
+over, a host that becomes unreachable stops the run before anything irreversible, and the database speaks TLS only.
+
+Runs after test_diagnose.py on the same lab (v1.1.0 serving); run alone, it deploys v1.0.0 then v1.1.0 first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+from labutil import (
+    APP_HOSTS,
+    ENV,
+    ROOT,
+    SECRETS,
+    current,
+    encoded_forms,
+    exists,
+    history,
+    in_host,
+    leaked,
+    lock_holder,
+    masked,
+    playbook,
+    print_times,
+    run,
+    secret,
+    sql,
+    wait_for,
+    webhook,
+)
+
+pytestmark = pytest.mark.lab
+DB = "ai_customer_service"
+CRASH = "v1.1.1-fixture.crash-at-start"
+CONTRACT = "v1.1.1-fixture.contract-migration"
+FAST = ["-e", "verify_timeout=20"]
+
+
+def said(proc) -> str:
+    return " ".join(proc.stdout.split())
+
+
+def messages() -> str:
+    return sql("SELECT count(*) FROM cs_messages")
+
+
+def unit_exec(host: str) -> str:
+    return in_host(host, "systemctl", "show", "--value", "--property=ExecStart", "ai-customer-service")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def serving(fresh_lab):
+    if current(APP_HOSTS[0]) != "releases/v1.1.0" or not history(APP_HOSTS[0]):
+        playbook("deploy", version="v1.0.0")
+        playbook("deploy", version="v1.1.0")
+    webhook(f"hardening-{time.time_ns()}")  # some data the destructive attempts must leave alone
+    yield
+    print_times("hardening wall times in the lab")
+
+
+def run_until(pattern: str, action, *args: str, timeout: int = 600) -> tuple[int, str]:
+    """ansible-playbook ARGS, calling action() once the first line matching pattern appears (the fault is injected
+    at that moment of the run); returns its exit status and its whole output."""
+    env = {**ENV, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(  # its own session: a kill -9 of its process group reaches every worker, not pytest
+        ["ansible-playbook", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    out, fired, started = [], False, time.monotonic()
+    for line in proc.stdout:
+        out.append(line)
+        if not fired and re.search(pattern, line):
+            fired = True
+            action(proc)
+        if time.monotonic() - started > timeout:
+            proc.kill()
+            break
+    proc.wait()
+    assert fired, f"the run never reached {pattern!r}:\n{masked(''.join(out)[-4000:])}"
+    return proc.returncode, "".join(out)
+
+
+# --- data and safety -------------------------------------------------------------------------------------------------
+
+
+def test_a_dev_reset_limited_to_the_database_host_truncates_nothing():
+    """Seen: --limit ai-cs-db skipped the guard play and the database play truncated production's tables."""
+    before = messages()
+    proc = playbook("reset-dev-data", "--limit", "ai-cs-db", check=False, confirm_reset=DB, ai_cs_env="development")
+    assert proc.returncode != 0
+    assert "reset refused: this run has no app host (ai-cs-db" in said(proc) and "Nothing was changed" in said(proc)
+    assert messages() == before and int(before) > 0
+
+
+@pytest.mark.parametrize("option", [{"migrate_down": True}, {"restore_backup": "auto", "confirm_data_loss": DB}])
+def test_a_database_rollback_under_limit_is_refused_before_anything(option):
+    before = (messages(), sql("SELECT version FROM schema_migrations"), [current(h) for h in APP_HOSTS])
+    proc = playbook("rollback", "--limit", APP_HOSTS[0], check=False, version="v1.0.0", **option)
+    assert proc.returncode != 0
+    assert f"changes the database under every app host, and {APP_HOSTS[1]} would not be in this run" in said(proc)
+    assert (messages(), sql("SELECT version FROM schema_migrations"), [current(h) for h in APP_HOSTS]) == before
+    assert lock_holder() == ""
+
+
+def test_contract_migrations_wait_until_every_host_runs_the_release():
+    plan = playbook("deploy", "--check", version=CONTRACT)
+    assert "contract migrations after the switch, once every app host runs" in said(plan)
+    assert "0003_fixture_contract.up.sql" in said(plan)
+    limited = playbook("deploy", "--limit", APP_HOSTS[0], version=CONTRACT)
+    assert current(APP_HOSTS[0]) == f"releases/{CONTRACT}" and current(APP_HOSTS[1]) == "releases/v1.1.0"
+    assert sql("SELECT version FROM schema_migrations") == "2", "no contract migration while v1.1.0 still serves"
+    assert "contract migrations WAITING: 0003_fixture_contract.up.sql (not in this run" in said(limited)
+    assert APP_HOSTS[1] in said(limited)
+    whole = playbook("deploy", version=CONTRACT)
+    assert "contract migrations, applied after every host ran" in said(whole)
+    assert sql("SELECT version FROM schema_migrations") == "3"
+    # back to v1.1.0 for the tests after this one (the down file drops what 0003 added)
+    playbook("rollback", version="v1.1.0", migrate_down=True)
+    assert sql("SELECT version FROM schema_migrations") == "2"
+
+
+# --- secrets -----------------------------------------------------------------------------------------------------
+
+
+def test_secrets_carry_special_characters_and_never_reach_output_hosts_or_logs():
+    """Seen: a password with / + = : @ % failed the deploy and its encoded form landed in the output and on hosts."""
+    for name in ("postgres_password", "webhook_secret"):
+        assert set(secret(name)) & set("/+=:@%"), f"the lab's {name} must exercise special characters"
+    proc = playbook("deploy", "-vvv", version="v1.1.0", ai_cs_log_level="debug")  # a config change: a real switch
+    assert not leaked(proc.stdout, proc.stderr), "leaked at -vvv"
+    for host in APP_HOSTS:
+        on_host = in_host(host, "bash", "-c", "cat /var/lib/ai-customer-service/history.jsonl /opt/ai-customer-service/"
+                          "releases/*/.bad /opt/ai-customer-service/releases/*/ai-customer-service.env* 2>/dev/null; "
+                          "journalctl -u ai-customer-service --no-pager -o cat", check=False)  # fmt: skip
+        assert not leaked(on_host), f"a secret on {host} outside its secrets file"
+        assert in_host(host, "stat", "-c", "%a %U", "/etc/ai-customer-service/secrets.env").strip() == "600 root"
+    assert webhook(f"special-{time.time_ns()}")["status"] == "accepted"
+    playbook("deploy", version="v1.1.0")  # the config back
+
+
+def test_a_rotated_secret_survives_a_rollback():
+    """Rollback brought back the target's snapshot, old secrets included: webhooks then failed CS_AUTH_4034."""
+    path = SECRETS / "webhook_secret"
+    path.write_text("rotated/+=:@%" + secret("webhook_secret")[::-1] + "\n")
+    playbook("deploy", version="v1.1.0")  # the new secret reaches every host, a batch at a time
+    assert webhook(f"rotated-{time.time_ns()}")["status"] == "accepted"
+    playbook("rollback", version="v1.0.0")
+    assert webhook(f"after-rollback-{time.time_ns()}")["status"] == "accepted", "the rollback kept the vault's secret"
+    for host in APP_HOSTS:
+        snapshots = in_host(host, "bash", "-c", "cat /opt/ai-customer-service/releases/*/ai-customer-service.env*")
+        assert "AI_CS_WEBHOOK_SECRET" not in snapshots and "AI_CS_POSTGRES_DSN" not in snapshots
+    playbook("deploy", version="v1.1.0")
+
+
+# --- interrupted and partial runs ----------------------------------------------------------------------------------
+
+
+def kill_controller(proc: subprocess.Popen) -> None:
+    """kill -9 of ansible-playbook and its workers, as a lost laptop or an OOM killer would."""
+    os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_an_interrupted_switch_is_undone_by_the_next_run():
+    """Seen: killed right after current was renamed, a rerun left the host failed, serving the crashing release."""
+    code, _out = run_until(
+        r"TASK \[release : swap \| Say what changed\]",  # the task after the swap's rename: that is done
+        kill_controller,
+        "playbooks/deploy.yml", "-e", json.dumps({"version": CRASH, "deploy_lock_lease_seconds": 10}), *FAST,
+    )  # fmt: skip
+    assert code != 0
+    assert current(APP_HOSTS[0]) == f"releases/{CRASH}", "killed after the swap, before the restart"
+    assert f"releases/{CRASH}" not in unit_exec(APP_HOSTS[1]), "the next batch never got the new unit"
+    dead = lock_holder()
+    assert dead, "a killed run leaves its lock (its lease expires)"
+    wait_for("the dead run's lease to expire", lambda: sql(
+        "SELECT expires_at < now() FROM ai_cs_ops.deploy_lock") == "t", 20)  # fmt: skip
+    plan = playbook("rollback", "--check", "--limit", APP_HOSTS[0], version="previous")
+    assert "would switch to v1.1.0" in said(plan), "previous is the last release this host verified"
+    again = playbook("deploy", *FAST, check=False, version=CRASH)
+    assert f"WARNING: took over the deploy lock from run {dead}" in said(again)
+    assert "Rolled back automatically: v1.1.0 is serving again and verified ready" in said(again)
+    assert current(APP_HOSTS[0]) == "releases/v1.1.0"
+    assert "releases/v1.1.0/ai-customer-service" in unit_exec(APP_HOSTS[0]), "the unit went back with the release"
+    assert in_host(APP_HOSTS[0], "systemctl", "is-active", "ai-customer-service").strip() == "active"
+    assert exists(APP_HOSTS[0], f"/opt/ai-customer-service/releases/{CRASH}/.bad")
+    assert lock_holder() == ""
+
+
+@pytest.mark.parametrize(
+    ("phase", "marker", "released"),
+    [
+        ("preflight", r"TASK \[preflight : host \| Find what listens", True),
+        ("stage", r"TASK \[release : Install what the service needs", True),
+        ("backup", r"TASK \[backup : Dump the database", True),
+        # cut off during the first batch: the second never starts; the run ends without a rescue, its lease expires
+        ("switch", r"TASK \[pipeline : switch \| Note when this host's switch started", False),
+    ],
+)
+def test_a_host_gone_mid_run_stops_it_before_anything_irreversible(phase, marker, released):
+    schema = sql("SELECT version FROM schema_migrations")
+    gone = APP_HOSTS[1]
+
+    def cut_off(_proc: subprocess.Popen) -> None:
+        run("podman", "pause", gone)
+
+    try:
+        code, out = run_until(
+            marker, cut_off, "playbooks/deploy.yml", "-e",
+            json.dumps({"version": CONTRACT, "deploy_lock_lease_seconds": 15}),
+        )  # fmt: skip
+    finally:
+        run("podman", "unpause", gone, check=False)
+    assert code != 0 and f"[{gone}]: UNREACHABLE!" in out, f"{phase}: {masked(out[-3000:])}"
+    assert current(gone) == "releases/v1.1.0", "the host that was cut off was not switched"
+    assert sql("SELECT version FROM schema_migrations") == schema, "no migration with a host gone"
+    if released:
+        assert lock_holder() == "", "the hosts still reached released the lock"
+    else:
+        wait_for("the lease of the run that was cut off to expire", lambda: sql(
+            "SELECT expires_at < now() FROM ai_cs_ops.deploy_lock") == "t", 30)  # fmt: skip
+        playbook("rollback", version="v1.1.0")  # takes the expired lock over, and brings the switched host back
+    assert [current(h) for h in APP_HOSTS] == ["releases/v1.1.0"] * 2
+
+
+# --- network --------------------------------------------------------------------------------------------------------
+
+
+def test_the_database_speaks_tls_only_and_clients_verify_its_name():
+    assert sql("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()") == "t"  # sql() connects with verify-full
+    env = in_host(APP_HOSTS[0], "cat", "/etc/ai-customer-service/secrets.env")
+    dsn = re.search(r'^AI_CS_POSTGRES_DSN="([^"]*)"$', env, re.MULTILINE)
+    assert dsn, "the DSN is in the host's secrets file"
+    options = urllib.parse.parse_qs(urllib.parse.urlsplit(dsn.group(1)).query)  # libpq decodes %XX the same way
+    assert options["sslmode"] == ["verify-full"] and options["sslrootcert"] == ["/etc/ssl/certs/ai-cs-postgres-ca.pem"]
+    refused = run(
+        "podman", "exec", "-e", f"PGPASSWORD={secret('postgres_password')}", "-e", "PGSSLMODE=disable", APP_HOSTS[0],
+        "psql", "-h", "ai-cs-db", "-p", "5434", "-U", "ai_cs", "-d", DB, "-tAc", "SELECT 1", check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "no encryption" in refused.stderr, masked(refused.stderr)
+
+
+def test_the_public_front_end_hides_metrics_and_the_version_and_stats_need_a_login():
+    public = "http://127.0.0.1:18080"
+    for path in ("/metrics", "/actuator/health"):
+        code = run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", public + path, check=False).stdout
+        assert code == "404", path
+    assert run("curl", "-sf", public + "/ready").returncode == 0
+    internal = json.loads(run("curl", "-sf", "http://127.0.0.1:18081/actuator/health").stdout)
+    assert internal["version"] == "v1.1.0"
+    stats = "http://127.0.0.1:18404/stats"
+    assert run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", stats, check=False).stdout == "401"
+    login = f"ops:{secret('lb_stats_password')}"
+    assert run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-u", login, stats, check=False).stdout == "200"
+
+
+def test_encoded_forms_cover_a_dsn_and_json():
+    assert {"a/b+c=d:e@f%g", "a%2Fb%2Bc%3Dd%3Ae%40f%25g"} <= encoded_forms("a/b+c=d:e@f%g")
