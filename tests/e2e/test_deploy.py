@@ -52,6 +52,17 @@ def test_malformed_version_is_refused_before_any_host_is_contacted(bad):
         assert current(host) == ""
 
 
+@pytest.mark.parametrize("size", ["0", "-1", "150%", "abc", "1;id", "3"])
+def test_a_bad_batch_size_is_refused_before_any_host_is_contacted(size):
+    """Seen: 0, -1 and 150% switched the whole fleet at once; abc and 1;id died in the switch with the lock held."""
+    proc = deploy("v1.0.0", "-e", f"deploy_batch_size={size}", "-e", "ansible_host=192.0.2.1", check=False)
+    assert proc.returncode != 0
+    assert "deploy_batch_size must be a number of hosts (1..2" in proc.stdout and "Nothing was changed" in proc.stdout
+    rows = recap(proc.stdout)
+    assert rows and all(r["unreachable"] == 0 for r in rows.values()), rows
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
 def test_unknown_version_is_refused_in_preflight_with_nothing_changed():
     proc = deploy("v9.9.9", check=False)
     assert proc.returncode != 0
@@ -78,6 +89,7 @@ def test_fresh_deploy_at_vvv_shows_no_secret():
 def test_upgrade_to_v1_1_0_with_a_verified_backup():
     proc = deploy("v1.1.0")
     assert "0002_ticket_priority.up.sql (schema 1 -> 2)" in proc.stdout
+    assert "[WARNING]" not in proc.stdout + proc.stderr, "a normal run prints no warning (was: duplicate mapping key)"
     for host in APP_HOSTS:
         assert current(host) == "releases/v1.1.0"
         fact = json.loads(in_host(host, "cat", "/etc/ansible/facts.d/ai_cs.fact"))
