@@ -260,6 +260,10 @@ def test_the_public_front_end_hides_metrics_and_the_version_and_stats_need_a_log
         code = run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", public + path, check=False).stdout
         assert code == "404", path
     assert run("curl", "-sf", public + "/ready").returncode == 0
+    answered_by = "x-ai-cs-version"  # the service names its release in every answer; haproxy drops it for the public
+    assert answered_by not in run("curl", "-s", "-D", "-", "-o", "/dev/null", public + "/ready").stdout.lower()
+    inside = run("curl", "-s", "-D", "-", "-o", "/dev/null", "http://127.0.0.1:18081/ready").stdout.lower()
+    assert f"{answered_by}: v1.1.0" in inside
     internal = json.loads(run("curl", "-sf", "http://127.0.0.1:18081/actuator/health").stdout)
     assert internal["version"] == "v1.1.0"
     stats = "http://127.0.0.1:18404/stats"

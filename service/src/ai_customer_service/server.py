@@ -208,6 +208,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(raw)))
+        # which release answered, for load probes and operators on the internal network (the public frontend drops it)
+        self.send_header("X-AI-CS-Version", self.app.build.version)
         if self.app.draining.is_set():
             self.send_header("Connection", "close")
             self.close_connection = True
