@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -160,6 +162,35 @@ def print_times(title: str) -> None:
     for what, seconds in TIMES:
         print(f"  {seconds:6.1f} s  {what}")
     TIMES.clear()
+    if LOADS:
+        print("under the prober (50 requests/s through haproxy, a quarter signed webhooks):\n" + "\n".join(LOADS))
+        LOADS.clear()
+
+
+LOADS: list[str] = []  # the prober's summary of every run under load, printed per module
+
+
+@contextlib.contextmanager
+def under_load(what: str, directory: Path):
+    """scripts/probe.py through haproxy (its internal frontend: answers name their release) while the block runs;
+    the dict it yields is filled with the prober's summary when the block ends."""
+    summary = directory / "probe.json"
+    probe = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts/probe.py"), "--url", "http://127.0.0.1:18081", "--rate", "50",
+         "--duration", "1800", "--webhook-share", "0.25", "--timeout", "10",
+         "--secret-file", str(SECRETS / "webhook_secret"), "--log", str(directory / "probe.jsonl"),
+         "--summary", str(summary)],
+        cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    result: dict = {}
+    try:
+        yield result
+    finally:
+        probe.send_signal(signal.SIGTERM)
+        out, err = probe.communicate(timeout=60)
+        assert probe.returncode in (0, 1), err
+        result.update(json.loads(summary.read_text()))
+        LOADS.append(f"  {what}: " + out.strip().replace("\n", "\n  "))
 
 
 def webhook(message_id: str, url: str = "http://127.0.0.1:18080") -> dict:

@@ -22,6 +22,7 @@ from labutil import (
     recap,
     run,
     sql,
+    under_load,
 )
 
 pytestmark = pytest.mark.lab
@@ -86,8 +87,11 @@ def test_fresh_deploy_at_vvv_shows_no_secret():
     assert "serving v1.0.0" in proc.stdout
 
 
-def test_upgrade_to_v1_1_0_with_a_verified_backup():
-    proc = deploy("v1.1.0")
+def test_upgrade_to_v1_1_0_with_a_verified_backup(tmp_path):
+    with under_load("deploy v1.0.0 -> v1.1.0", tmp_path) as load:
+        proc = deploy("v1.1.0")
+    assert load["failed"] == 0, f"each host is drained before it restarts: {load['failed_by_cause']}"
+    assert {"v1.0.0", "v1.1.0"} <= set(load["versions"]), "the load ran across the whole switch"
     assert "0002_ticket_priority.up.sql (schema 1 -> 2)" in proc.stdout
     assert "[WARNING]" not in proc.stdout + proc.stderr, "a normal run prints no warning (was: duplicate mapping key)"
     for host in APP_HOSTS:
@@ -148,8 +152,11 @@ def test_failing_migration_leaves_database_and_service_as_they_were():
         ("v1.1.1-fixture.crash-at-start", "fixture build: crash at start"),
     ],
 )
-def test_unhealthy_release_is_rolled_back_and_marked_bad(fixture, cause):
-    proc = deploy(fixture, *FAST, check=False)
+def test_unhealthy_release_is_rolled_back_and_marked_bad(fixture, cause, tmp_path):
+    with under_load(f"deploy {fixture} (rolled back)", tmp_path) as load:
+        proc = deploy(fixture, *FAST, check=False)
+    assert load["failed"] == 0, f"the failing host was out of rotation: {load['failed_by_cause']}"
+    assert fixture not in load["versions"], "the bad release never answered a client"
     assert proc.returncode != 0
     assert f"deploy {fixture} failed on ai-cs-app1 at 'Wait for live, ready and the expected version'" in proc.stdout
     assert cause in proc.stdout

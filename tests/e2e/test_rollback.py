@@ -22,6 +22,7 @@ from labutil import (
     print_times,
     recap,
     sql,
+    under_load,
     webhook,
 )
 
@@ -131,11 +132,13 @@ def test_target_listed_but_without_its_artifact_is_refused():
     assert state() == before
 
 
-def test_config_only_rollback_brings_back_the_earlier_config_then_changes_nothing():
+def test_config_only_rollback_brings_back_the_earlier_config_then_changes_nothing(tmp_path):
     previous = in_host(APP_HOSTS[0], "cat", f"{RELEASES}/v1.1.0/ai-customer-service.env.previous")
     serving = env_of(APP_HOSTS[0], "v1.1.0")
     assert previous != serving, "the fixture left an earlier config behind"
-    proc = rollback(config_only=True)
+    with under_load("config-only rollback", tmp_path) as load:
+        proc = rollback(config_only=True)
+    assert load["failed"] == 0, f"each host is drained before it restarts: {load['failed_by_cause']}"
     assert "the earlier config of v1.1.0" in proc.stdout
     for host in APP_HOSTS:
         assert env_of(host, "v1.1.0") == previous

@@ -48,5 +48,20 @@ def test_backend_failing_its_health_check_gets_no_traffic(host):
     try:
         assert wait_status(host, "503"), "haproxy kept routing to a dead backend"
     finally:
-        host.run("systemd-run --unit=fake-backend python3 -m http.server 8081 --directory /srv/backend")
+        host.run("systemd-run --unit=fake-backend python3 -m http.server 8090 --directory /srv/backend")
     assert wait_status(host, "200")
+
+
+def test_a_server_taken_out_stays_out_across_a_reload(host):
+    """A rolling switch drains a host through the runtime API; an haproxy reload meanwhile must not put it back."""
+    host.check_output(ADMIN.format(cmd="set server ai_cs_app/localhost state maint"))
+    assert wait_status(host, "503")
+    try:
+        host.check_output("systemctl reload haproxy")
+        time.sleep(2)  # the new worker has taken over and run its health checks
+        assert status(host) == "503", "the reload put a drained server back in rotation"
+        saved = host.check_output("cat /var/lib/haproxy/server-state").splitlines()
+        assert any(" ai_cs_app " in line and " localhost " in line for line in saved), saved
+    finally:
+        host.check_output(ADMIN.format(cmd="set server ai_cs_app/localhost state ready"))
+    assert wait_status(host, "200"), journal(host)
