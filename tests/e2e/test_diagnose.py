@@ -19,6 +19,7 @@ from labutil import APP_HOSTS, ROOT, current, in_host, leaked, playbook, print_t
 pytestmark = pytest.mark.lab
 APP = APP_HOSTS[0]
 ENV_FILE = "/opt/ai-customer-service/current/ai-customer-service.env"
+SECRETS_FILE = "/etc/ai-customer-service/secrets.env"  # the DSN and the webhook secret (read after ENV_FILE)
 REPORTS = ROOT / "build/test-diagnose"
 FAKETIME = "/etc/systemd/system/ai-customer-service.service.d/50-faketime.conf"
 
@@ -74,14 +75,12 @@ def same_cause_and_fix(check_result: dict, preflight: str) -> None:
     assert " ".join(said.split()) in preflight, (said, preflight[-3000:])
 
 
-def edit_env(key: str, value: str, host: str = APP) -> None:
-    in_host(host, "sed", "-i", f's|^{key}=.*|{key}="{value}"|', ENV_FILE)
+def edit_env(key: str, value: str, host: str = APP, path: str = ENV_FILE) -> None:
+    in_host(host, "sed", "-i", f's|^{key}=.*|{key}="{value}"|', path)
 
 
-def restore_env(content: str, host: str = APP) -> None:
-    subprocess.run(
-        ["podman", "exec", "-i", host, "bash", "-c", f"cat > {ENV_FILE}"], input=content, text=True, check=True
-    )
+def restore_env(content: str, host: str = APP, path: str = ENV_FILE) -> None:
+    subprocess.run(["podman", "exec", "-i", host, "bash", "-c", f"cat > {path}"], input=content, text=True, check=True)
 
 
 def diagnosed_with_fault(inject, revert, meet=restarted_with_failure, preflight=None) -> tuple[dict, str]:
@@ -221,10 +220,10 @@ def test_port_taken_by_another_process():
 
 
 def test_wrong_webhook_secret():
-    saved = in_host(APP, "cat", ENV_FILE)
+    saved = in_host(APP, "cat", SECRETS_FILE)
     report, _ = diagnosed_with_fault(
-        lambda: edit_env("AI_CS_WEBHOOK_SECRET", "not-the-upstream-secret"),
-        lambda: restore_env(saved),
+        lambda: edit_env("AI_CS_WEBHOOK_SECRET", "not-the-upstream-secret", path=SECRETS_FILE),
+        lambda: restore_env(saved, path=SECRETS_FILE),
         meet=restart_and_wait,  # the service starts fine; only a signed call shows the mismatch
     )
     assert failing(report) == {"webhook"}
