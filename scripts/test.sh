@@ -49,14 +49,12 @@ echo "PASS  image ($AI_CS_LAB_IMAGE)"
 # machine); only those, by name, are removed: other checkouts' molecule instances on the machine are left alone.
 for f in molecule/*/molecule.yml; do echo "molecule-$(basename "$(dirname "$f")")"; done | xargs -r podman rm --force --ignore >/dev/null 2>&1
 
-stage lint ./scripts/lint.sh
-stage sanity ./scripts/sanity.sh
-stage pytest pytest -m "not lab" -p no:cacheprovider
-# The lab suites and the Molecule scenarios use separate containers, so they run at the same time: the lab
-# stage in the background, the scenarios AI_CS_MOLECULE_JOBS at a time (default 2), the longest first.
-# Their PASS/FAIL lines follow once all have finished. AI_CS_TEST_SERIAL=1 runs the lab stage first instead.
-# The lab stage is the longest (one lab, its suites one after another), so the scenarios run at a lower CPU
-# priority (nice: their containers inherit it through conmon) and fill the time the lab leaves idle.
+# The lab suites and the Molecule scenarios use separate containers, so they run at the same time. The lab
+# stage (one lab, its suites one after another) is the longest, so it starts first, in the background; lint,
+# sanity and pytest, then the scenarios AI_CS_MOLECULE_JOBS at a time (default 2, the longest first), run beside
+# it at a lower CPU priority (nice: the scenarios' containers inherit it through conmon) and fill the time the lab
+# leaves idle. The PASS/FAIL lines of the lab and the scenarios follow once all have finished.
+# AI_CS_TEST_SERIAL=1 runs the lab stage alone first instead.
 export -f bg_stage
 export LOGS
 mapfile -t scenarios < <(
@@ -70,10 +68,13 @@ parallel_start=$SECONDS
 bg_stage lab pytest -m lab -p no:cacheprovider -s &
 lab_pid=$!
 [[ -n ${AI_CS_TEST_SERIAL:-} ]] && wait "$lab_pid"
+nice_=(nice -n "${AI_CS_MOLECULE_NICE:-10}")
+stage lint "${nice_[@]}" ./scripts/lint.sh
+stage sanity "${nice_[@]}" ./scripts/sanity.sh
+stage pytest "${nice_[@]}" pytest -m "not lab" -p no:cacheprovider
 # shellcheck disable=SC2016  # $1 is expanded by the inner bash
 printf '%s\n' "${scenarios[@]}" |
-  nice -n "${AI_CS_MOLECULE_NICE:-10}" \
-    xargs -P "${AI_CS_MOLECULE_JOBS:-2}" -I{} bash -c 'bg_stage "molecule-$1" molecule test -s "$1"' _ {}
+  "${nice_[@]}" xargs -P "${AI_CS_MOLECULE_JOBS:-2}" -I{} bash -c 'bg_stage "molecule-$1" molecule test -s "$1"' _ {}
 wait "$lab_pid"
 collect lab
 for name in "${scenarios[@]}"; do collect "molecule-$name"; done
