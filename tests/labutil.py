@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import re
@@ -170,17 +171,24 @@ def print_times(title: str) -> None:
 LOADS: list[str] = []  # the prober's summary of every run under load, printed per module
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the test process goes (Linux prctl PR_SET_PDEATHSIG)."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def under_load(what: str, directory: Path):
-    """scripts/probe.py through haproxy (its internal frontend: answers name their release) while the block runs;
+    """scripts/probe.py through haproxy (its internal frontend; GET /live, whose answers name their release, and
+    signed webhooks, which write to the database) while the block runs;
     the dict it yields is filled with the prober's summary when the block ends."""
     summary = directory / "probe.json"
     probe = subprocess.Popen(
         [sys.executable, str(ROOT / "scripts/probe.py"), "--url", "http://127.0.0.1:18081", "--rate", "50",
-         "--duration", "1800", "--webhook-share", "0.25", "--timeout", "10",
+         "--duration", "900", "--webhook-share", "0.25", "--timeout", "10", "--get-path", "/live",
          "--secret-file", str(SECRETS / "webhook_secret"), "--log", str(directory / "probe.jsonl"),
          "--summary", str(summary)],
         cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no lock taken; a killed run must not leave load
     )  # fmt: skip
     result: dict = {}
     try:
