@@ -33,6 +33,6 @@ def test_a_code_rollback_fails_no_request(tmp_path):
         proc = playbook("rollback", version="v1.0.0")
     assert load["failed"] == 0, load["failed_by_cause"]
     assert {"v1.0.0", "v1.1.0"} <= set(load["versions"]), "the load ran across the whole switch"
-    assert "Drain it on each load balancer" in proc.stdout
+    assert "Stop sending it new requests (DRAIN)" in proc.stdout
     assert all(current(host) == "releases/v1.0.0" for host in APP_HOSTS)
     assert servers() == dict.fromkeys(APP_HOSTS, "op=2 admin=0"), "both back in rotation and UP"
