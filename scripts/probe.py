@@ -170,13 +170,13 @@ class Probe:
         total = args.count or int(args.rate * args.duration)
         start = time.monotonic()
         started_utc = datetime.now(UTC).isoformat(timespec="seconds")
-        index = 0
+        index, sent_for = 0, 0.0
         while index < total and not self.stop.is_set():
             due = start + index / args.rate
             if self.stop.wait(max(0.0, due - time.monotonic())):
                 break
             webhook = self.is_webhook(index)
-            offset = time.monotonic() - start
+            offset = sent_for = time.monotonic() - start
             if self.slots.acquire(blocking=False):
                 thread = threading.Thread(target=self.request, args=(index, offset, webhook), daemon=True)
                 thread.start()
@@ -196,7 +196,7 @@ class Probe:
                     }
                 )
             index += 1
-        sent_for = self.records[-1]["t"] if self.records else 0.0  # when the last request was sent
+        # sent_for: when the last request was sent (the last record is the last to finish, not always the last sent)
         for thread in self.threads:
             thread.join(args.timeout + 1)
         if self.log:
