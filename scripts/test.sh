@@ -65,7 +65,7 @@ mapfile -t scenarios < <(
 # Build the release artifacts once, before the lab and the scenarios would build them side by side.
 python3 service/build.py --changed-only >"$LOGS/artifacts.log" 2>&1 || { echo "FAIL  artifacts - see build/test-logs/artifacts.log"; exit 1; }
 parallel_start=$SECONDS
-bg_stage lab pytest -m lab -p no:cacheprovider -s &
+bg_stage lab pytest -m lab -p no:cacheprovider -s --durations=30 &
 lab_pid=$!
 [[ -n ${AI_CS_TEST_SERIAL:-} ]] && wait "$lab_pid"
 nice_=(nice -n "${AI_CS_MOLECULE_NICE:-10}")
