@@ -52,8 +52,8 @@ echo "PASS  image ($AI_CS_LAB_IMAGE)"
 for f in molecule/*/molecule.yml; do echo "molecule-$(basename "$(dirname "$f")")"; done | xargs -r podman rm --force --ignore >/dev/null 2>&1
 
 # The lab suites and the Molecule scenarios use separate containers, so they run at the same time. The lab
-# stage (one lab at a time, its suites one after another, in two sessions: lab_suites) is the longest, so it starts first, in the background; lint,
-# sanity and pytest, then the scenarios AI_CS_MOLECULE_JOBS at a time (default 2, the longest first), run beside
+# stage (one lab at a time, its suites one after another, in two sessions: lab_suites) is the longest, so it
+# starts first, in the background; lint, sanity and pytest, then the scenarios AI_CS_MOLECULE_JOBS at a time (default 2, the longest first), run beside
 # it at a lower CPU priority (nice: the scenarios' containers inherit it through conmon) and fill the time the lab
 # leaves idle. The PASS/FAIL lines of the lab and the scenarios follow once all have finished.
 # AI_CS_TEST_SERIAL=1 runs the lab stage alone first instead.
