@@ -11,7 +11,7 @@ export PATH="$ROOT/.venv/bin:$PATH" NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0 ANS
 
 results=()
 failed=0
-rm -f "$LOGS"/*.result
+rm -f "$LOGS"/*.result "$LOGS/scenarios.done"
 # shellcheck disable=SC2317  # also called in the background and through xargs
 bg_stage() {  # bg_stage NAME COMMAND...: like stage, but leaves "rc seconds" in a result file
   local name=$1 start=$SECONDS
@@ -52,10 +52,11 @@ echo "PASS  image ($AI_CS_LAB_IMAGE)"
 for f in molecule/*/molecule.yml; do echo "molecule-$(basename "$(dirname "$f")")"; done | xargs -r podman rm --force --ignore >/dev/null 2>&1
 
 # The lab suites and the Molecule scenarios use separate containers, so they run at the same time. The lab
-# stage (one lab at a time, its suites one after another, in two sessions: lab_suites) is the longest, so it
-# starts first, in the background; lint, sanity and pytest, then the scenarios AI_CS_MOLECULE_JOBS at a time (default 2, the longest first), run beside
-# it at a lower CPU priority (nice: the scenarios' containers inherit it through conmon) and fill the time the lab
-# leaves idle. The PASS/FAIL lines of the lab and the scenarios follow once all have finished.
+# stage (one lab at a time, its suites one after another, in two sessions: see lab_suites) is the longest, so it
+# starts first, in the background; lint, sanity and pytest, then the scenarios AI_CS_MOLECULE_JOBS at a time
+# (default 2, the longest first), run beside it at a lower CPU priority (nice: the scenarios' containers inherit
+# it through conmon) and fill the time the lab leaves idle. The PASS/FAIL lines of the lab and the scenarios
+# follow once all have finished.
 # AI_CS_TEST_SERIAL=1 runs the lab stage alone first instead.
 export -f bg_stage
 export LOGS
@@ -70,11 +71,16 @@ parallel_start=$SECONDS
 # shellcheck disable=SC2317  # called through bg_stage
 lab_suites() {
   # Two sessions, each on a lab brought up from nothing. First the suites that put no client load on the service,
-  # while the Molecule scenarios run beside them; then the ones whose clients send 50 requests/s through haproxy
-  # during deploys and rollbacks (and assert none fails), by when the scenarios are done: with two cores shared
-  # with two scenarios, the one host left serving during a switch was starved into refusing requests.
+  # beside the Molecule scenarios; then, once the scenarios are done, the ones whose clients send 50 requests/s
+  # through haproxy during deploys and rollbacks (and assert none fails): on two cores shared with two scenarios,
+  # the one host left serving during a switch was starved into refusing requests.
   local quiet=(tests/e2e/test_diagnose.py tests/e2e/test_hardening.py) rc=0
   pytest -m lab -p no:cacheprovider -s --durations=15 "${quiet[@]}" || rc=1
+  if [[ -z ${AI_CS_TEST_SERIAL:-} ]]; then
+    echo "== waiting for the Molecule scenarios to finish ($(date -u +%T))"
+    while [[ ! -e $LOGS/scenarios.done ]]; do sleep 5; done
+    echo "== they have ($(date -u +%T))"
+  fi
   pytest -m lab -p no:cacheprovider -s --durations=15 "${quiet[@]/#/--ignore=}" || rc=1
   return "$rc"
 }
@@ -89,6 +95,7 @@ stage pytest "${nice_[@]}" pytest -m "not lab" -p no:cacheprovider
 # shellcheck disable=SC2016  # $1 is expanded by the inner bash
 printf '%s\n' "${scenarios[@]}" |
   "${nice_[@]}" xargs -P "${AI_CS_MOLECULE_JOBS:-2}" -I{} bash -c 'bg_stage "molecule-$1" molecule test -s "$1"' _ {}
+touch "$LOGS/scenarios.done"  # the lab stage's load suites wait for it
 wait "$lab_pid"
 collect lab
 for name in "${scenarios[@]}"; do collect "molecule-$name"; done
