@@ -177,14 +177,14 @@ def _die_with_parent() -> None:
 
 
 @contextlib.contextmanager
-def under_load(what: str, directory: Path):
-    """scripts/probe.py through haproxy (its internal frontend; GET /live, whose answers name their release, and
-    signed webhooks, which write to the database) while the block runs;
+def under_load(what: str, directory: Path, rate: float = 50, webhook_share: float = 0.25, get_path: str = "/live"):
+    """scripts/probe.py through haproxy (its internal frontend; by default GET /live, whose answers name their
+    release, and signed webhooks, which write to the database) while the block runs;
     the dict it yields is filled with the prober's summary when the block ends."""
     summary = directory / "probe.json"
     probe = subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts/probe.py"), "--url", "http://127.0.0.1:18081", "--rate", "50",
-         "--duration", "900", "--webhook-share", "0.25", "--timeout", "10", "--get-path", "/live",
+        [sys.executable, str(ROOT / "scripts/probe.py"), "--url", "http://127.0.0.1:18081", "--rate", str(rate),
+         "--duration", "900", "--webhook-share", str(webhook_share), "--timeout", "10", "--get-path", get_path,
          "--secret-file", str(SECRETS / "webhook_secret"), "--log", str(directory / "probe.jsonl"),
          "--summary", str(summary)],
         cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
