@@ -166,17 +166,52 @@ def test_a_held_lock_makes_the_second_runner_wait_then_fail_naming_it(pg, db, re
 
 
 def test_two_concurrent_runners_do_not_interleave(pg, db, release):
-    (release / "0003_slow.up.sql").write_text("SELECT pg_sleep(2);\nCREATE TABLE cs_slow (id int);")
-    results: list[dict] = []
-    threads = [threading.Thread(target=lambda: results.append(migrate(pg, db, release))) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert all(not r.get("failed") for r in results), results
-    applied = sorted(len(r["applied"]) for r in results)
-    assert applied == [0, 3], "exactly one runner applies, the other finds nothing left"
-    assert max(r["lock_wait_seconds"] for r in results) >= 1.5
+    """Runner A is held inside its last migration (by a gate lock this test holds) while runner B starts: B must
+    wait on the migration lock, then find nothing left. Ordered by what PostgreSQL shows, not by sleeps that a
+    loaded machine stretches."""
+    gate = 424242
+    (release / "0003_slow.up.sql").write_text(f"SELECT pg_advisory_xact_lock({gate});\nCREATE TABLE cs_slow (id int);")
+    holder, watcher = pg.connect(db), pg.connect(db)
+    holder.set_session(autocommit=True)
+    watcher.set_session(autocommit=True)
+
+    def one(sql: str, *args):
+        with watcher.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchone()
+
+    def until(sql: str, *args, timeout: float = 60):
+        deadline = time.monotonic() + timeout
+        while not (row := one(sql, *args)) or row[0] is None:
+            assert time.monotonic() < deadline, f"timed out waiting for: {sql} {args}"
+            time.sleep(0.05)
+        return row[0]
+
+    results: dict[str, dict] = {}
+    with holder.cursor() as cur:
+        cur.execute("SELECT pg_advisory_lock(%s)", (gate,))
+    try:
+        first = threading.Thread(target=lambda: results.update(first=migrate(pg, db, release)))
+        first.start()
+        first_pid = until(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND NOT granted", gate
+        )  # A holds the migration lock and sits in 0003
+        known = (first_pid, holder.get_backend_pid(), watcher.get_backend_pid())
+        second = threading.Thread(target=lambda: results.update(second=migrate(pg, db, release)))
+        second.start()
+        until("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> ALL(%s)", list(known))
+        time.sleep(2)  # B is connected; let it try the migration lock a few times (every 0.5 s) while A holds it
+    finally:
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s)", (gate,))
+        holder.close()
+        watcher.close()
+    first.join()
+    second.join()
+    assert not results["first"].get("failed") and not results["second"].get("failed"), results
+    assert len(results["first"]["applied"]) == 3, "A applies all three"
+    assert results["second"]["applied"] == [], "B finds nothing left"
+    assert results["second"]["lock_wait_seconds"] >= 0.5, "B waited on the lock (at least one refused try)"
     assert state(pg, db) == (3, False)
 
 
