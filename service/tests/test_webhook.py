@@ -7,7 +7,7 @@ import time
 
 import pytest
 from runbook import openssl_signature
-from svc import SECRET, count
+from svc import SECRET, count, prod_env
 
 SEED_BODY = (
     '{"channel":"widget","message_id":"diag-001","open_id":"diag-open","content":"health check",'
@@ -109,3 +109,23 @@ def test_metrics_cover_the_monitoring_spec(service):
     ):
         assert f"# TYPE {name} " in text, name
     assert 'ai_cs_build_info{version="v1.1.0"} 1' in text
+
+
+def test_fixture_webhook_errors_fails_a_quarter_of_widget_messages_only(start, pg, migrated):
+    """The canary fixture: 500 CS_SYS_5000 on the same quarter of widget-channel message ids, counted as 5xx; the
+    smoke channel (verify's) never fails, so only a canary analysis under customer traffic can catch it."""
+    svc = start("v1.1.1-fixture.webhook-errors", prod_env(pg, migrated(2)))
+    codes = {}
+    for n in range(40):
+        code, body = signed_post(svc, {"channel": "widget", "message_id": f"q-{n}", "open_id": "u-q", "content": "x"})
+        codes[n] = code
+        if code != 200:
+            assert code == 500 and body["code"] == "CS_SYS_5000", body
+    failed = [n for n, code in codes.items() if code == 500]
+    assert 4 <= len(failed) <= 18, failed
+    again = {"channel": "widget", "message_id": f"q-{failed[0]}", "open_id": "u", "content": "x"}
+    assert signed_post(svc, again)[0] == 500, "the same message fails again"
+    assert svc.metric("ai_cs_http_5xx_total") == len(failed) + 1
+    for n in range(20):
+        smoke = {"channel": "ops-smoke", "message_id": f"q-{n}", "open_id": "ops-smoke", "content": "x"}
+        assert signed_post(svc, smoke)[0] == 200
