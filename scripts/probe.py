@@ -10,7 +10,8 @@ Requests start on a fixed schedule (request i at start + i/rate), each on its ow
 ones are doing: a stalled server shows as failed or slow requests, never as a client that quietly slowed down.
 At most --max-in-flight wait at once; one due beyond that is counted failed ("client: N requests in flight").
 The mix: GET --get-path (default /actuator/health) and signed POSTs to the webhook (each with its own
-message_id, signed as the runbook's openssl line does), --webhook-share of them.
+message_id, signed as the runbook's openssl line does), --webhook-share of them, spread without a period (not
+every n-th request, which a round robin would send to one server).
 
 Every request is logged (JSON lines): when it started (seconds from the start and UTC), what it was, the HTTP
 status or the error, the latency, and the version that answered (the X-AI-CS-Version header, or "version" in a
@@ -43,6 +44,7 @@ from typing import Any
 MAX_RATE = 1000
 MAX_DURATION = 3600
 WEBHOOK_PATH = "/api/v1/customer-service/webhook"
+GOLDEN = (5**0.5 - 1) / 2  # the webhook spread (is_webhook)
 
 
 def refuse(message: str) -> None:
@@ -90,9 +92,10 @@ class Probe:
         self.log = open(args.log, "w", encoding="utf-8") if args.log else None  # noqa: SIM115 - closed in run()
 
     def is_webhook(self, index: int) -> bool:
-        """Spread the webhooks evenly: request i is one when floor((i+1)*share) steps past floor(i*share)."""
-        share = self.args.webhook_share
-        return math.floor((index + 1) * share) > math.floor(index * share)
+        """Request i is a webhook when frac((i+1) * golden ratio) < share: the share holds over any stretch (the
+        sequence has low discrepancy) and has no period, so every server behind a round robin gets its part. (An
+        even spread, every 4th request, sent every webhook to one server of two.)"""
+        return ((index + 1) * GOLDEN) % 1 < self.args.webhook_share
 
     def record(self, entry: dict[str, Any]) -> None:
         with self.lock:
