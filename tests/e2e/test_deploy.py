@@ -64,6 +64,23 @@ def test_a_bad_batch_size_is_refused_before_any_host_is_contacted(size):
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize(
+    "setting",
+    ["pipeline_canary=maybe", "pipeline_canary_window=abc", "pipeline_canary_interval=0", "pipeline_canary_window=1",
+     "pipeline_canary_min_requests=0", "pipeline_canary_max_5xx_increase=5", "pipeline_canary_confidence=1"],
+)  # fmt: skip
+def test_bad_canary_settings_are_refused_before_any_host_is_contacted(setting):
+    proc = deploy("v1.0.0", "-e", setting, "-e", "ansible_host=192.0.2.1", check=False)
+    assert proc.returncode != 0
+    said = " ".join(proc.stdout.split())
+    assert "Nothing was changed" in said and (
+        "pipeline_canary takes true or false" in said
+        or ("the canary analysis' settings must be numbers" in said and "got [" in said)
+    ), said
+    rows = recap(proc.stdout)
+    assert rows and all(r["unreachable"] == 0 for r in rows.values()), rows
+
+
 def test_unknown_version_is_refused_in_preflight_with_nothing_changed():
     proc = deploy("v9.9.9", check=False)
     assert proc.returncode != 0
@@ -93,6 +110,7 @@ def test_upgrade_to_v1_1_0_with_a_verified_backup(tmp_path):
     assert load["failed"] == 0, f"each host is drained before it restarts: {load['failed_by_cause']}"
     assert {"v1.0.0", "v1.1.0"} <= set(load["versions"]), "the load ran across the whole switch"
     assert "0002_ticket_priority.up.sql (schema 1 -> 2)" in proc.stdout
+    assert "canary analysis: pass after" in proc.stdout, "ai-cs-app1, judged against ai-cs-app2 under the load"
     assert "[WARNING]" not in proc.stdout + proc.stderr, "a normal run prints no warning (was: duplicate mapping key)"
     for host in APP_HOSTS:
         assert current(host) == "releases/v1.1.0"
@@ -171,6 +189,35 @@ def test_unhealthy_release_is_rolled_back_and_marked_bad(fixture, cause, tmp_pat
     assert health["version"] == "v1.1.0"
     fact = json.loads(in_host("ai-cs-app1", "cat", "/etc/ansible/facts.d/ai_cs.fact"))
     assert fact["current"] == "v1.1.0" and fact["previous"] == "v1.0.0"
+
+
+def test_a_canary_failing_webhooks_is_rolled_back_after_the_first_batch(tmp_path):
+    """A release that answers 500 on a quarter of the widget channel's webhooks passes verify (its probes, and the smoke
+    webhook on its own channel); the canary analysis sees it against the host still on v1.1.0, under the prober's
+    load, and takes it back."""
+    fixture = "v1.1.1-fixture.webhook-errors"
+    with under_load(f"deploy {fixture} (canary rolled back)", tmp_path) as load:
+        proc = deploy(fixture, check=False)
+    said = " ".join(proc.stdout.split())
+    assert proc.returncode != 0
+    assert f"deploy {fixture} failed on ai-cs-app1 at 'canary | Roll this batch back" in said
+    assert "canary degraded after" in said and "5xx ratio" in said and "on the hosts not yet switched (0 of" in said
+    assert "Rolled back automatically: v1.1.0 is serving again and verified ready" in said
+    assert current("ai-cs-app1") == "releases/v1.1.0"
+    assert current("ai-cs-app2") == "releases/v1.1.0", "the second batch must never start"
+    assert history("ai-cs-app2")[-1]["to"] != fixture
+    assert json.loads(in_host("ai-cs-app1", "cat", f"/opt/ai-customer-service/releases/{fixture}/.bad"))
+    records = [json.loads(line) for line in (tmp_path / "probe.jsonl").read_text().splitlines()]
+    failed = [r for r in records if not r["ok"]]
+    assert failed, "the canary served some of the prober's webhooks"
+    causes = load["failed_by_cause"]
+    assert all(r["version"] == fixture and r["error"] == "HTTP 500 CS_SYS_5000" for r in failed), causes
+    served = [r for r in records if r["version"] == fixture]
+    span = max(r["t"] for r in served) - min(r["t"] for r in served)
+    print(f"\ncanary: {len(failed)} failed of {len(served)} requests the canary served in {span:.1f} s; "
+          f"{load['requests']} sent in all")  # fmt: skip
+    assert span < 30, "the canary served only during its window (20 s in the lab; it stops at the first judgement)"
+    assert load["failed"] == len(failed)
 
 
 def test_a_second_deploy_is_refused_naming_the_holder():
