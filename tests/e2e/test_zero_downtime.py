@@ -1,12 +1,17 @@
-"""A code rollback under load on the lab. Each switching host is drained on haproxy first (its requests in flight
-finish), switched and verified directly, and put back once haproxy sees it UP; scripts/probe.py sends 50
-requests/s through haproxy for the whole run and no request may fail. (The upgrade deploy, the never-ready and
-crash-at-start releases and the config-only rollback run under the same load in test_deploy and test_rollback.)"""
+"""A host whose requests in flight outlast the drain timeout is not switched; a code rollback under load on the
+lab. Each switching host is drained on haproxy first (its requests in flight finish), switched and verified
+directly, and put back once haproxy sees it UP; scripts/probe.py sends 50 requests/s through haproxy for the whole
+run and no request may fail. (The upgrade deploy, the never-ready and crash-at-start releases, the canary and the
+config-only rollback run under the same load in test_deploy and test_rollback.)"""
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+
 import pytest
-from labutil import APP_HOSTS, current, history, in_host, playbook, print_times, under_load
+from labutil import APP_HOSTS, current, history, in_host, lock_holder, playbook, print_times, under_load, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -26,6 +31,60 @@ def servers() -> dict[str, str]:
     raw = in_host("ai-cs-lb", "sh", "-c", "echo 'show servers state ai_cs_app' | socat stdio /run/haproxy/admin.sock")
     rows = [line.split() for line in raw.splitlines() if line and not line.startswith("#") and len(line.split()) > 6]
     return {row[3]: f"op={row[5]} admin={row[6]}" for row in rows}
+
+
+@contextlib.contextmanager
+def slow_uploads(count: int):
+    """count webhook calls through haproxy whose bodies arrive a byte a second: each holds a session on the server
+    haproxy gave it (round robin, so both servers) for as long as the block runs."""
+    stop = threading.Event()
+    socks = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", 18081), timeout=5)
+        sock.sendall(
+            b"POST /api/v1/customer-service/webhook HTTP/1.1\r\nHost: lab\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n{"
+        )
+        socks.append(sock)
+
+    def dribble() -> None:
+        while not stop.wait(1):
+            for sock in socks:
+                with contextlib.suppress(OSError):
+                    sock.sendall(b" ")
+
+    thread = threading.Thread(target=dribble, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        for sock in socks:
+            sock.close()
+
+
+def test_a_host_that_cannot_be_drained_is_not_switched_and_stays_in_rotation():
+    """Requests in flight that outlast loadbalancer_drain_timeout: the run stops before switching, says so, puts
+    the host back in rotation (it still serves what it served) and releases the lock."""
+    before = {host: current(host) for host in APP_HOSTS}
+    with slow_uploads(4):
+        wait_for("a slow upload in flight on each app server", lambda: all(
+            int(row.split(",")[4] or 0) > 0 for row in stats_rows()), seconds=20)  # fmt: skip
+        proc = playbook("rollback", "-e", "loadbalancer_drain_timeout=3", check=False, version="v1.0.0")
+    text = " ".join(proc.stdout.split())
+    assert proc.returncode != 0
+    assert "ai-cs-app1 could not be drained on ai-cs-lb" in text, text[-3000:]
+    assert "ai-cs-app1 was not switched and is back in rotation, serving v1.1.0; no host was switched." in text
+    assert {host: current(host) for host in APP_HOSTS} == before
+    assert lock_holder() == ""
+    wait_for("both servers UP and in rotation", lambda: servers() == dict.fromkeys(APP_HOSTS, "op=2 admin=0"))
+
+
+def stats_rows() -> list[str]:
+    """haproxy's CSV stats rows of the app servers (column 5: sessions now)."""
+    raw = in_host("ai-cs-lb", "sh", "-c", "echo 'show stat' | socat stdio /run/haproxy/admin.sock")
+    return [line for line in raw.splitlines() if line.startswith("ai_cs_app,ai-cs-app")]
 
 
 def test_a_code_rollback_fails_no_request(tmp_path):
