@@ -53,7 +53,6 @@ def parse(text: str) -> dict[Series, float]:
 class Watch:
     """One host's counters over the window: the increase of each series, summed scrape to scrape."""
 
-    first: dict[Series, float] | None = None
     last: dict[Series, float] | None = None
     increase: dict[Series, float] = field(default_factory=dict)
     scrapes: int = 0
@@ -84,8 +83,6 @@ class Watch:
                 step = value if value < before else value - before
                 self.increase[key] = self.increase.get(key, 0.0) + step
             self.restarts += restarted
-        else:
-            self.first = samples
         self.last = samples
 
 
