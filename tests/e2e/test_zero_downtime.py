@@ -68,9 +68,14 @@ def test_a_host_that_cannot_be_drained_is_not_switched_and_stays_in_rotation():
     """Requests in flight that outlast loadbalancer_drain_timeout: the run stops before switching, says so, puts
     the host back in rotation (it still serves what it served) and releases the lock."""
     before = {host: current(host) for host in APP_HOSTS}
-    with slow_uploads(4):
-        wait_for("a slow upload in flight on each app server", lambda: all(
-            int(row.split(",")[4] or 0) > 0 for row in stats_rows()), seconds=20)  # fmt: skip
+    wait_for("both servers UP and in rotation", lambda: servers() == dict.fromkeys(APP_HOSTS, "op=2 admin=0"), 60)
+    with slow_uploads(6):
+        try:  # the first batch's host must hold one (round robin gives each server some)
+            wait_for("a slow upload in flight on ai-cs-app1", lambda: any(
+                row.split(",")[1] == "ai-cs-app1" and int(row.split(",")[4] or 0) > 0 for row in stats_rows()),
+                seconds=20)  # fmt: skip
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; haproxy: {servers()}, {stats_rows()}") from None
         proc = playbook("rollback", "-e", "loadbalancer_drain_timeout=3", check=False, version="v1.0.0")
     text = " ".join(proc.stdout.split())
     assert proc.returncode != 0
