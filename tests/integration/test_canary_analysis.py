@@ -17,7 +17,6 @@ from ansible_run import run_module
 from svc import SECRET, Service, apply_migrations, prod_env, unpack
 
 WEBHOOK = "/api/v1/customer-service/webhook"
-_ids = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +43,10 @@ def start(pg, artifacts, database, tmp_path):
         svc.stop()
 
 
-def send(svc: Service, secret: str = SECRET) -> None:
-    if next(_ids) % 2:
+def send(svc: Service, secret: str, n: int) -> None:
+    """Request n to one service: odd n a GET, even n a signed webhook (each service counts its own n: one shared
+    count let two threads take turns, one getting every webhook, the other none)."""
+    if n % 2:
         request = urllib.request.Request(f"{svc.base}/actuator/health")
     else:
         body = json.dumps({"channel": "widget", "message_id": f"c-{time.time_ns()}", "open_id": "u", "content": "hi"})
@@ -66,8 +67,9 @@ def traffic():
 
     def _traffic(*targets: tuple[Service, str], rate: float = 30) -> None:
         def loop(svc: Service, secret: str) -> None:
+            sent = itertools.count(1)
             while not stop.wait(1 / rate):
-                send(svc, secret)
+                send(svc, secret, next(sent))
 
         for svc, secret in targets:
             thread = threading.Thread(target=loop, args=(svc, secret), daemon=True)
