@@ -26,11 +26,22 @@ def serving(fresh_lab):
     print_times("zero-downtime wall times in the lab")
 
 
+def runtime_api(command: str) -> str:
+    """One command to haproxy's runtime API on the lab's load balancer."""
+    return in_host("ai-cs-lb", "sh", "-c", f"echo '{command}' | socat stdio /run/haproxy/admin.sock")
+
+
 def servers() -> dict[str, str]:
     """haproxy's own view of the app servers (operational state 2 = UP, administrative 0 = in rotation)."""
-    raw = in_host("ai-cs-lb", "sh", "-c", "echo 'show servers state ai_cs_app' | socat stdio /run/haproxy/admin.sock")
+    raw = runtime_api("show servers state ai_cs_app")
     rows = [line.split() for line in raw.splitlines() if line and not line.startswith("#") and len(line.split()) > 6]
     return {row[3]: f"op={row[5]} admin={row[6]}" for row in rows}
+
+
+def sessions() -> dict[str, int]:
+    """Sessions open now on each app server (the stats CSV's column 5, scur)."""
+    rows = [line.split(",") for line in runtime_api("show stat").splitlines() if line.startswith("ai_cs_app,ai-cs-app")]
+    return {row[1]: int(row[4] or 0) for row in rows}
 
 
 @contextlib.contextmanager
@@ -71,11 +82,9 @@ def test_a_host_that_cannot_be_drained_is_not_switched_and_stays_in_rotation():
     wait_for("both servers UP and in rotation", lambda: servers() == dict.fromkeys(APP_HOSTS, "op=2 admin=0"), 60)
     with slow_uploads(6):
         try:  # the first batch's host must hold one (round robin gives each server some)
-            wait_for("a slow upload in flight on ai-cs-app1", lambda: any(
-                row.split(",")[1] == "ai-cs-app1" and int(row.split(",")[4] or 0) > 0 for row in stats_rows()),
-                seconds=20)  # fmt: skip
+            wait_for("a slow upload in flight on ai-cs-app1", lambda: sessions().get("ai-cs-app1", 0) > 0, 20)
         except AssertionError as exc:
-            raise AssertionError(f"{exc}; haproxy: {servers()}, {stats_rows()}") from None
+            raise AssertionError(f"{exc}; haproxy: {servers()}, sessions {sessions()}") from None
         proc = playbook("rollback", "-e", "loadbalancer_drain_timeout=3", check=False, version="v1.0.0")
     text = " ".join(proc.stdout.split())
     assert proc.returncode != 0
@@ -84,12 +93,6 @@ def test_a_host_that_cannot_be_drained_is_not_switched_and_stays_in_rotation():
     assert {host: current(host) for host in APP_HOSTS} == before
     assert lock_holder() == ""
     wait_for("both servers UP and in rotation", lambda: servers() == dict.fromkeys(APP_HOSTS, "op=2 admin=0"))
-
-
-def stats_rows() -> list[str]:
-    """haproxy's CSV stats rows of the app servers (column 5: sessions now)."""
-    raw = in_host("ai-cs-lb", "sh", "-c", "echo 'show stat' | socat stdio /run/haproxy/admin.sock")
-    return [line for line in raw.splitlines() if line.startswith("ai_cs_app,ai-cs-app")]
 
 
 def test_a_code_rollback_fails_no_request(tmp_path):
