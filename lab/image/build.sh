@@ -47,7 +47,8 @@ for unit in systemd-remount-fs.service getty.target console-getty.service system
   ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
 done
 # Services start only where a role enables them; nothing app-specific is baked in.
-chroot "$rootfs" systemctl disable postgresql.service haproxy.service cron.service >/dev/null 2>&1 || true
+chroot "$rootfs" systemctl disable postgresql.service haproxy.service cron.service prometheus.service \
+  prometheus-alertmanager.service prometheus-node-exporter.service prometheus-postgres-exporter.service >/dev/null 2>&1 || true
 # Debian's haproxy unit fails in a container (226/NAMESPACE) because of BindReadOnlyPaths=.
 mkdir -p "$rootfs/etc/systemd/system/haproxy.service.d"
 printf '[Service]\nBindReadOnlyPaths=\n' > "$rootfs/etc/systemd/system/haproxy.service.d/container.conf"

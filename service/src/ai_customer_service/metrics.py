@@ -1,4 +1,5 @@
-"""Prometheus text exposition for the monitoring spec's 8 items, without a client library."""
+"""Prometheus text exposition for the monitoring spec's 8 items and request latency, without a client library (the
+release artifact runs on the host's bare python3). monitoring/metrics.yml is the spec; a test holds the two together."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ HELP = {
     "ai_cs_ready": ("gauge", "1 when /ready last answered UP."),
     "ai_cs_live": ("gauge", "1 while the process serves /live."),
     "ai_cs_build_info": ("gauge", "Build of the running process."),
+    "ai_cs_http_request_duration_seconds": ("histogram", "Time to answer an HTTP request, by route."),
 }
+# Latency buckets (seconds): the latency alert's 0.5 s threshold and the webhook's p99 target sit on bucket bounds.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 def _labels(labels: tuple[tuple[str, str], ...]) -> str:
@@ -43,12 +47,41 @@ class Metrics:
         with self._lock:
             self._values[name][tuple(sorted(labels.items()))] = value
 
+    def observe(self, name: str, value: float, **labels: str) -> None:
+        """One observation into histogram `name`: cumulative buckets, _sum and _count, as the exposition format has."""
+        key = tuple(sorted(labels.items()))
+        with self._lock:
+            series = self._values[name]
+            for bound in BUCKETS:
+                if value <= bound:
+                    bucket = (*key, ("le", f"{bound:g}"))
+                    series[bucket] = series.get(bucket, 0) + 1
+            for suffix, amount in (("+Inf", 1.0), ("_sum", value), ("_count", 1.0)):
+                series[(*key, ("le", suffix))] = series.get((*key, ("le", suffix)), 0) + amount
+
     def render(self) -> str:
         lines: list[str] = []
         with self._lock:
             for name, (kind, text) in HELP.items():
                 lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+                if kind == "histogram":
+                    lines += self._histogram(name)
+                    continue
                 series = self._values.get(name) or ({(): 0.0} if not name.endswith("_info") else {})
                 for labels, value in sorted(series.items()):
                     lines.append(f"{name}{_labels(labels)} {value:g}")
         return "\n".join(lines) + "\n"
+
+    def _histogram(self, name: str) -> list[str]:
+        """Each label set's buckets in increasing `le`, then its _sum and _count (called with the lock held)."""
+        by_key: dict[tuple[tuple[str, str], ...], dict[str, float]] = defaultdict(dict)
+        for labels, value in self._values.get(name, {}).items():
+            *key, (_, le) = labels
+            by_key[tuple(key)][le] = value
+        lines: list[str] = []
+        for key, values in sorted(by_key.items()):
+            for bound in (*(f"{b:g}" for b in BUCKETS), "+Inf"):
+                lines.append(f"{name}_bucket{_labels((*key, ('le', bound)))} {values.get(bound, 0):g}")
+            lines.append(f"{name}_sum{_labels(key)} {values.get('_sum', 0):.6g}")
+            lines.append(f"{name}_count{_labels(key)} {values.get('_count', 0):g}")
+        return lines

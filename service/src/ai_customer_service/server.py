@@ -207,6 +207,7 @@ class Handler(BaseHTTPRequestHandler):
     timeout = REQUEST_TIMEOUT_SECONDS  # socket timeout: a slow or silent client cannot hold a thread forever
     app: App
     server: Server
+    _began = 0.0  # when the request line was read (do_GET/do_POST), for the latency histogram
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         return None
@@ -223,7 +224,9 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         self.end_headers()
         self.wfile.write(raw)
-        self.app.metrics.inc("ai_cs_http_requests_total", route=self._route(), code=str(code))
+        route = self._route()
+        self.app.metrics.inc("ai_cs_http_requests_total", route=route, code=str(code))
+        self.app.metrics.observe("ai_cs_http_request_duration_seconds", time.monotonic() - self._began, route=route)
         if code >= 500:
             self.app.metrics.inc("ai_cs_http_5xx_total")
         self.app.log.debug("http request", method=self.command, path=self.path.split("?", 1)[0], status=code)
@@ -249,9 +252,11 @@ class Handler(BaseHTTPRequestHandler):
             self.server.slots.release()
 
     def do_GET(self) -> None:
+        self._began = time.monotonic()
         self._guarded(self._get)
 
     def do_POST(self) -> None:
+        self._began = time.monotonic()
         self._guarded(self._post)
 
     def _get(self) -> None:
