@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
 APP_HOSTS = ["ai-cs-app1", "ai-cs-app2"]
-HOSTS = ["ai-cs-db", *APP_HOSTS, "ai-cs-lb", "ai-cs-artifacts"]
+MON = "ai-cs-mon"
+HOSTS = ["ai-cs-db", *APP_HOSTS, "ai-cs-lb", "ai-cs-artifacts", MON]
 
 
 def run(*cmd: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
