@@ -141,9 +141,11 @@ def current(host: str) -> str:
     return in_host(host, "readlink", "/opt/ai-customer-service/current", check=False).strip()
 
 
-def history(host: str) -> list[dict]:
+def history(host: str, heals: bool = False) -> list[dict]:
+    """The host's history: its deploys, rollbacks and resets; with heals=True, only the self-healing's records."""
     text = in_host(host, "cat", "/var/lib/ai-customer-service/history.jsonl", check=False)
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [r for r in records if (r.get("operation") == "heal") == heals]
 
 
 TIMES: list[tuple[str, float]] = []  # wall time of every playbook run through playbook(), printed per module

@@ -60,8 +60,11 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(404, {"error": "GET /notifications"})
             return
         want = urllib.parse.parse_qs(url.query).get("receiver")
+        lines: list[str] = []
         with LOCK:
-            lines = open(LOG, encoding="utf-8").read().splitlines() if os.path.exists(LOG) else []
+            if os.path.exists(LOG):
+                with open(LOG, encoding="utf-8") as log:
+                    lines = log.read().splitlines()
         records = [json.loads(line) for line in lines if line]
         self._answer(200, [r for r in records if not want or r["receiver"] in want])
 

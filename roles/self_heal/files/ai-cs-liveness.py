@@ -22,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -36,7 +37,7 @@ HISTORY = os.environ.get("HISTORY", "/var/lib/ai-customer-service/history.jsonl"
 TEXTFILE = os.environ.get("TEXTFILE", "/var/lib/node_exporter/textfile_collector/ai_cs_heals.prom")
 STATE = os.environ.get("STATE", "/var/lib/ai-cs-liveness/state.json")
 
-STOPPING = False
+STOPPING = threading.Event()  # set by SIGTERM (systemctl stop): the loop ends after its current look
 
 
 def say(text: str) -> None:
@@ -58,7 +59,7 @@ def live() -> str | None:
         return f"HTTP {exc.code}"
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        return "no answer within %gs" % TIMEOUT if "timed out" in str(reason) else str(reason)
+        return f"no answer within {TIMEOUT:g}s" if "timed out" in str(reason) else str(reason)
 
 
 def load() -> dict:
@@ -79,8 +80,14 @@ def write_atomic(path: str, text: str) -> None:
 
 def record(state: dict, reason: str, detail: str, **extra: object) -> None:
     state["heals"][reason] = state["heals"].get(reason, 0) + 1
-    line = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "operation": "heal", "result": "healed",
-            "reason": reason, "detail": detail, **extra}
+    line = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "operation": "heal",
+        "result": "healed",
+        "reason": reason,
+        "detail": detail,
+        **extra,
+    }
     with open(HISTORY, "a", encoding="utf-8") as f:
         f.write(json.dumps(line) + "\n")
     say(f"heal ({reason}): {detail}")
@@ -99,8 +106,7 @@ def publish(state: dict, failed: bool) -> None:
 
 
 def stop(*_: object) -> None:
-    global STOPPING
-    STOPPING = True
+    STOPPING.set()
 
 
 def main() -> int:
@@ -110,7 +116,7 @@ def main() -> int:
     killed = 0  # restarts this watchdog caused, not to be counted again as crashes
     gave_up = False
     say(f"watching {UNIT}: {URL} every {PERIOD:g}s, timeout {TIMEOUT:g}s, restart after {THRESHOLD} missed")
-    while not STOPPING:
+    while not STOPPING.is_set():
         began = time.monotonic()
         u = unit()
         restarts = int(u.get("NRestarts") or 0)
@@ -123,7 +129,9 @@ def main() -> int:
                 record(state, "crashed", f"the process exited unexpectedly; systemd restarted it ({restarts} so far)")
             killed -= ours
             state["restarts_seen"] = restarts
-        failed = u.get("ActiveState") == "failed" and u.get("Result") == "start-limit-hit"
+        # failed is where systemd leaves a unit it stopped restarting (Restart=on-failure restarts any other exit;
+        # a stop by hand or by a deploy is inactive); systemd 252 keeps the last exit's Result, not start-limit-hit
+        failed = u.get("ActiveState") == "failed"
         if failed and not gave_up:
             say(f"{UNIT} hit its start limit: systemd stopped restarting it (crash loop); not healing it further")
         gave_up = failed
@@ -133,8 +141,10 @@ def main() -> int:
             missed = [*missed, problem] if problem else []
             if len(missed) >= THRESHOLD:
                 pid = u.get("MainPID", "0")
-                detail = (f"/live missed {len(missed)} times in a row ({missed[-1]}), every {PERIOD:g}s: process "
-                          f"{pid} alive but not answering; killed (SIGKILL) for systemd to start it again")
+                detail = (
+                    f"/live missed {len(missed)} times in a row ({missed[-1]}), every {PERIOD:g}s: process "
+                    f"{pid} alive but not answering; killed (SIGKILL) for systemd to start it again"
+                )
                 subprocess.run(["systemctl", "kill", "--kill-who=main", "--signal=SIGKILL", UNIT], check=False)
                 killed += 1
                 record(state, "hung", detail, pid=int(pid))
@@ -143,7 +153,7 @@ def main() -> int:
             missed = []
         publish(state, failed)
         write_atomic(STATE, json.dumps(state))
-        time.sleep(max(0.0, PERIOD - (time.monotonic() - began)))
+        STOPPING.wait(max(0.0, PERIOD - (time.monotonic() - began)))
     return 0
 
 

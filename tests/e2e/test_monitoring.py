@@ -1,0 +1,271 @@
+"""Monitoring, alerting and self-healing on the lab, faults injected for real and timed from the fault: the
+notification is the one the lab's recording pager got from Alertmanager (GET :19095/notifications), the heal is
+the service answering again under a new process.
+
+Runs on whatever release serves (deploys v1.1.0 first when none does); leaves v1.1.0 serving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+from labutil import APP_HOSTS, current, history, in_host, playbook, print_times, run, secret, wait_for
+
+pytestmark = pytest.mark.lab
+APP1, APP2 = APP_HOSTS
+PAGER = "http://127.0.0.1:19095/notifications"
+PROMETHEUS = "http://127.0.0.1:19090/api/v1"
+ALERTMANAGER = "http://127.0.0.1:19093/api/v2"
+PUBLIC = "http://127.0.0.1:18080"
+PROBES = {"period": 5, "timeout": 2, "failures": 3}  # inventories/lab: ai_cs_probes.liveness
+HEAL_BOUND = PROBES["period"] * PROBES["failures"] + PROBES["timeout"] + 2 + 5  # + RestartSec + the start
+MEASURED: list[str] = []
+
+
+def get(url: str):
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def notified(alertname: str, since: float, status: str = "firing", receiver: str | None = None) -> dict | None:
+    """The first notification since `since` carrying alertname in that status: its record, with `alert`."""
+    for record in get(PAGER):
+        if record["received_at"] < since or (receiver and record["receiver"] != receiver):
+            continue
+        for alert in record["notification"]["alerts"]:
+            if alert["labels"]["alertname"] == alertname and alert["status"] == status:
+                return {**record, "alert": alert}
+    return None
+
+
+def wait_notified(alertname: str, since: float, seconds: float, **kw) -> dict:
+    found: dict = {}
+    wait_for(
+        f"a {kw.get('status', 'firing')} {alertname} notification",
+        lambda: found.update(notified(alertname, since, **kw) or {}) or bool(found),
+        seconds,
+        interval=2,
+    )
+    if since:
+        status = kw.get("status", "firing")
+        MEASURED.append(f"{alertname} {status}: {found['received_at'] - since:.0f} s after the fault")
+    return found
+
+
+def unit(host: str, prop: str) -> str:
+    return in_host(host, "systemctl", "show", "--value", f"--property={prop}", "ai-customer-service").strip()
+
+
+def live(host: str) -> bool:
+    return (
+        run("podman", "exec", host, "curl", "-sf", "-m", "1", "http://127.0.0.1:8080/live", check=False).returncode == 0
+    )
+
+
+def ready(host: str) -> bool:
+    return (
+        run("podman", "exec", host, "curl", "-sf", "-m", "1", "http://127.0.0.1:8080/ready", check=False).returncode
+        == 0
+    )
+
+
+def heals_metric(host: str, reason: str) -> float:
+    query = urllib.parse.quote(f'ai_cs_heals_total{{instance="{host}:9100",reason="{reason}"}}')
+    result = get(f"{PROMETHEUS}/query?query={query}")["data"]["result"]
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+def alertmanager_state(alertname: str) -> list[dict]:
+    return [a for a in get(f"{ALERTMANAGER}/alerts") if a["labels"]["alertname"] == alertname]
+
+
+def post_webhook(body: str, signing_secret: str) -> int:
+    stamp = str(int(time.time()))
+    signature = hmac.new(signing_secret.encode(), f"{stamp}.{body}".encode(), hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/json", "X-CS-Timestamp": stamp, "X-CS-Signature": signature}
+    request = urllib.request.Request(f"{PUBLIC}/api/v1/customer-service/webhook", body.encode(), headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.fixture(scope="module", autouse=True)
+def serving(fresh_lab):
+    if any(current(h) != "releases/v1.1.0" for h in APP_HOSTS):
+        playbook("deploy", version="v1.1.0")
+    for host in APP_HOSTS:
+        wait_for(f"{host} ready", lambda h=host: ready(h), 60, interval=1)
+    yield
+    print_times("monitoring")
+    print("\n".join(["", "== monitoring: time from each fault", *MEASURED]))
+
+
+def test_a_hung_process_is_restarted_within_the_liveness_bound_recorded_and_counted():
+    pid = unit(APP1, "MainPID")
+    before = heals_metric(APP1, "hung")
+    t0 = time.time()
+    in_host(APP1, "kill", "-STOP", pid)
+    wait_for(
+        "a new process answering /live",
+        lambda: unit(APP1, "MainPID") not in (pid, "0") and live(APP1),
+        HEAL_BOUND + 10,
+        interval=0.5,
+    )
+    healed = time.time() - t0
+    MEASURED.append(f"hung (SIGSTOP) -> healed: {healed:.1f} s (bound {HEAL_BOUND} s)")
+    assert healed <= HEAL_BOUND, f"healed after {healed:.1f} s, over the documented bound of {HEAL_BOUND} s"
+    assert healed >= PROBES["period"] * (PROBES["failures"] - 1), "not before the misses the probe settings allow"
+    heal = history(APP1, heals=True)[-1]
+    assert heal["reason"] == "hung" and heal["pid"] == int(pid) and "missed 3 times in a row" in heal["detail"]
+    journal = in_host(APP1, "journalctl", "-u", "ai-cs-liveness", "-o", "cat", "--no-pager")
+    assert f"process {pid} alive but not answering" in journal
+    wait_for("Prometheus to count the heal", lambda: heals_metric(APP1, "hung") == before + 1, 30, interval=1)
+    # a heal in the last 15 minutes keeps the alert firing, and Alertmanager does not send a firing alert again
+    # before its repeat interval: then the notification that alert got counts
+    key = {"alertname": "AiCsSelfHealed", "instance": f"{APP1}:9100", "reason": "hung"}
+    active = [a for a in alertmanager_state("AiCsSelfHealed") if a["labels"].items() >= key.items()]
+    since = 0 if active and active[0]["startsAt"] < time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0)) else t0
+    note = wait_notified("AiCsSelfHealed", since, 90, receiver="warning")
+    assert any(a["labels"].items() >= key.items() for a in note["notification"]["alerts"]), note
+
+
+def test_a_killed_process_is_restarted_by_systemd_and_counted_as_a_crash():
+    pid, restarts = unit(APP2, "MainPID"), int(unit(APP2, "NRestarts"))
+    t0 = time.time()
+    in_host(APP2, "kill", "-KILL", pid)
+    wait_for("systemd to start it again", lambda: unit(APP2, "MainPID") not in (pid, "0") and live(APP2), 20)
+    MEASURED.append(f"killed (SIGKILL) -> healed: {time.time() - t0:.1f} s")
+    assert int(unit(APP2, "NRestarts")) == restarts + 1
+    wait_for("the heal recorded", lambda: (history(APP2, heals=True) or [{}])[-1].get("reason") == "crashed", 20)
+    assert history(APP2)[-1]["operation"] in {"deploy", "rollback", "reset"}, "heals are apart from deploys"
+
+
+def test_a_database_outage_pages_inhibits_not_ready_and_restarts_nothing():
+    pids = {h: unit(h, "MainPID") for h in APP_HOSTS}
+    t0 = time.time()
+    in_host("ai-cs-db", "systemctl", "stop", "postgresql")
+    try:
+        first = wait_notified("AiCsDatabaseUnreachable", t0, 150, receiver="critical")
+        assert "PostgreSQL is not reachable" in first["alert"]["annotations"]["description"]
+        assert first["alert"]["annotations"]["runbook_url"].endswith("#connection-refused")
+        wait_notified("PostgresDown", t0, 60, receiver="critical")
+        # AiCsNotReady is firing in Prometheus but inhibited in Alertmanager, so never sent
+        wait_for(
+            "AiCsNotReady to fire, inhibited",
+            lambda: any(
+                a["status"]["state"] == "suppressed" and a["status"]["inhibitedBy"]
+                for a in alertmanager_state("AiCsNotReady")
+            ),
+            180,
+            interval=2,
+        )
+        assert all(not ready(h) for h in APP_HOSTS), "out of the load balancer through readiness"
+        assert {h: unit(h, "MainPID") for h in APP_HOSTS} == pids, "a database outage restarts no service"
+    finally:
+        t1 = time.time()
+        in_host("ai-cs-db", "systemctl", "start", "postgresql")
+    wait_notified("AiCsDatabaseUnreachable", t1, 150, status="resolved")
+    assert notified("AiCsNotReady", t0) is None, "the inhibited alert never paged"
+    assert not [
+        h for h in history(APP1, heals=True) if h["when"] >= time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0))
+    ]
+    for host in APP_HOSTS:
+        wait_for(f"{host} ready again", lambda h=host: ready(h), 60, interval=1)
+
+
+def test_a_crash_loop_stops_at_the_start_limit_and_pages():
+    """The runbook's startup failure (production without PostgreSQL: 'memory fallback is not allowed'), so the
+    process exits at every start: systemd restarts it until its start limit, then gives up, and that pages."""
+    dropin = "/etc/systemd/system/ai-customer-service.service.d/90-test-crash-loop.conf"
+    env = "/run/ai-cs-test-crash-loop.env"  # read after the release's env files, so its value wins
+    in_host(APP2, "mkdir", "-p", dropin.rsplit("/", 1)[0])
+    in_host(APP2, "bash", "-c", f"echo AI_CS_POSTGRES_ENABLED=false > {env}")
+    in_host(APP2, "bash", "-c", f"printf '[Service]\\nEnvironmentFile={env}\\n' > {dropin}")
+    t0 = time.time()
+    try:
+        in_host(APP2, "systemctl", "daemon-reload")
+        run("podman", "exec", APP2, "systemctl", "restart", "ai-customer-service", check=False)
+        wait_for("systemd to give up (start limit)", lambda: unit(APP2, "ActiveState") == "failed", 60)
+        MEASURED.append(f"crash loop -> given up by systemd: {time.time() - t0:.0f} s")
+        note = wait_notified("AiCsCrashLoop", t0, 90, receiver="critical")
+        assert note["alert"]["labels"]["instance"] == f"{APP2}:9100"
+        journal = in_host(APP2, "journalctl", "-u", "ai-customer-service", "-o", "cat", "--no-pager", "-n", "50")
+        assert "memory fallback is not allowed" in journal and "Start request repeated too quickly" in journal
+        assert int(unit(APP2, "NRestarts")) == 5, "the unit's StartLimitBurst, then no more"
+    finally:
+        in_host(APP2, "rm", "-f", dropin, env)
+        in_host(APP2, "systemctl", "daemon-reload")
+        in_host(APP2, "systemctl", "reset-failed", "ai-customer-service")
+        in_host(APP2, "systemctl", "start", "ai-customer-service")
+    wait_for(f"{APP2} ready again", lambda: ready(APP2), 60, interval=1)
+    wait_notified("AiCsCrashLoop", t0, 90, status="resolved")
+
+
+def silences() -> list[dict]:
+    return get(f"{ALERTMANAGER}/silences")
+
+
+def test_bad_signatures_and_5xx_through_haproxy_fire_their_alerts_while_deploys_silence_and_unsilence():
+    """A deploy silences the hosts it switches while it runs (the silence's comment names the run) and lifts the
+    silence at its end; then, with a release that fails a quarter of its widget webhooks serving, a burst of
+    webhooks through haproxy, a third of them signed with another secret: the 5xx and the 4034 alerts fire."""
+    fixture = "v1.1.1-fixture.webhook-errors"
+    seen: list[dict] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(1):
+            seen.extend(s for s in silences() if s["status"]["state"] == "active" and s not in seen)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    proc = playbook("deploy", version=fixture, pipeline_canary=False)
+    stop.set()
+    watcher.join()
+    run_id = next(line for line in proc.stdout.splitlines() if "(run " in line).split("(run ")[1].split(" ")[0]
+    during = [s for s in seen if run_id in s["comment"]]
+    assert during, f"no active silence named run {run_id} while it ran: {seen}"
+    assert during[0]["matchers"][0]["name"] == "instance" and APP1 in during[0]["matchers"][0]["value"].replace(
+        "\\", ""
+    )
+    mine = [s for s in silences() if s["id"] == during[0]["id"]]
+    assert mine and mine[0]["status"]["state"] == "expired", "lifted at the run's end"
+    assert "alerts: silenced on ai-cs-app1, ai-cs-app2 while it ran, lifted" in proc.stdout
+
+    t0 = time.time()
+    good, codes = secret("webhook_secret"), []
+    for n in range(150):  # about 2 a second for 75 s: 100 widget messages, 50 signed with a rotated secret
+        body = json.dumps({"channel": "widget", "message_id": f"mon-{t0}-{n}", "open_id": "mon", "content": "hi"})
+        codes.append(post_webhook(body, good if n % 3 else "rotated-elsewhere"))
+        time.sleep(0.5)
+        if n > 60 and notified("AiCsWebhookSecretMismatch", t0) and notified("AiCsHigh5xxRatio", t0):
+            break
+    assert codes.count(403) >= 20 and codes.count(500) >= 5, codes
+    mismatch = wait_notified("AiCsWebhookSecretMismatch", t0, 120, receiver="critical")
+    assert (
+        "HMAC secret mismatch between the upstream and the service" in mismatch["alert"]["annotations"]["description"]
+    )
+    assert mismatch["alert"]["annotations"]["runbook_url"].endswith("#auth-4034")
+    errors = wait_notified("AiCsHigh5xxRatio", t0, 120, receiver="critical")
+    assert errors["alert"]["labels"]["instance"] in {f"{h}:8080" for h in APP_HOSTS}
+
+
+def test_a_failed_deploy_lifts_its_silence_too():
+    before = {s["id"] for s in silences()}
+    proc = playbook("deploy", version="v1.1.1-fixture.failing-migration", check=False)
+    assert proc.returncode != 0
+    new = [s for s in silences() if s["id"] not in before]
+    assert new and all(s["status"]["state"] == "expired" for s in new), new
+    assert "failing-migration" in new[0]["comment"]
+    playbook("deploy", version="v1.1.0")
+    assert all(current(h) == "releases/v1.1.0" for h in APP_HOSTS)
