@@ -21,22 +21,17 @@ PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 SECRETS = {"ai_cs_webhook_secret": "k8s-test/+=@%secret", "ai_cs_postgres_password": "k8s-test:pass/+=@%"}
 
 
+def render(version: str, dest: Path) -> subprocess.CompletedProcess:
+    cmd = [PLAYBOOK, "-i", str(INVENTORY), "playbooks/k8s-manifests.yml", "-e", f"version={version}"]
+    cmd += ["-e", f"k8s_dest={dest}", "-e", json.dumps(SECRETS)]
+    return subprocess.run(cmd, cwd=ROOT, check=False, capture_output=True, text=True)
+
+
 @pytest.fixture(scope="module")
 def manifests(tmp_path_factory) -> list[dict]:
     dest = tmp_path_factory.mktemp("k8s")
-    cmd = [
-        PLAYBOOK,
-        "-i",
-        str(INVENTORY),
-        "playbooks/k8s-manifests.yml",
-        "-e",
-        "version=v1.1.0",
-        "-e",
-        f"k8s_dest={dest}",
-        "-e",
-        json.dumps(SECRETS),
-    ]
-    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
+    result = render("v1.1.0", dest)
+    assert result.returncode == 0, result.stdout + result.stderr
     return [doc for doc in yaml.safe_load_all((dest / "ai-customer-service.yml").read_text()) if doc]
 
 
@@ -95,16 +90,6 @@ def test_no_secret_is_rendered(manifests):
 
 
 def test_a_bad_version_is_refused_before_anything_is_written(tmp_path: Path):
-    cmd = [
-        PLAYBOOK,
-        "-i",
-        str(INVENTORY),
-        "playbooks/k8s-manifests.yml",
-        "-e",
-        "version=latest",
-        "-e",
-        f"k8s_dest={tmp_path}/out",
-    ]
-    result = subprocess.run(cmd, cwd=ROOT, check=False, capture_output=True, text=True)
+    result = render("latest", tmp_path / "out")
     assert result.returncode != 0 and "no valid version given (latest)" in result.stdout
     assert not (tmp_path / "out").exists()

@@ -31,7 +31,7 @@ def test_the_rules_are_loaded(host):
 def test_postgres_exporter_reads_the_database_without_a_password(host):
     metrics = host.check_output("curl -sf http://127.0.0.1:9187/metrics")
     assert "\npg_up 1\n" in f"\n{metrics}\n"
-    assert "password" not in host.file("/etc/default/prometheus-postgres-exporter").content_string.lower()
+    assert "password=" not in host.file("/etc/default/prometheus-postgres-exporter").content_string.lower()
 
 
 def test_alertmanager_routes_to_the_pager_and_keeps_its_config_private(host):
