@@ -83,6 +83,19 @@ def test_bad_canary_settings_are_refused_before_any_host_is_contacted(setting):
     assert rows and all(r["unreachable"] == 0 for r in rows.values()), rows
 
 
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [("ai_cs_alertmanager_url=http://am:9093/?x=1", "pipeline_alertmanager_url (ai_cs_alertmanager_url) must be"),
+     ("pipeline_silence_minutes=0", "pipeline_silence_minutes must be a whole number")],
+)  # fmt: skip
+def test_bad_silence_settings_are_refused_before_any_host_is_contacted(setting, problem):
+    proc = deploy("v1.0.0", "-e", setting, "-e", "ansible_host=192.0.2.1", check=False)
+    said = " ".join(proc.stdout.split())
+    assert proc.returncode != 0 and "Nothing was changed" in said and problem in said, said
+    rows = recap(proc.stdout)
+    assert rows and all(r["unreachable"] == 0 for r in rows.values()), rows
+
+
 def test_unknown_version_is_refused_in_preflight_with_nothing_changed():
     proc = deploy("v9.9.9", check=False)
     assert proc.returncode != 0
