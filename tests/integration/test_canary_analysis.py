@@ -135,7 +135,8 @@ def test_a_canary_rejecting_signed_calls_is_degraded_on_rejects(start, traffic):
     # every signed call refused; the window's two ends may each cut one call between its two counters (the reject
     # counted, its HTTP response not yet, or the other way round), so count and denominator agree within 2
     assert abs(rejects["canary"]["count"] - rejects["canary"]["of"]) <= 2 and rejects["canary"]["of"] >= 10, rejects
-    assert rejects["baseline"]["count"] == 0 and rejects["baseline"]["of"] >= 10, rejects
+    # the verdict can come at an interim look, before the baseline saw 10 calls of its own
+    assert rejects["baseline"]["count"] == 0 and rejects["baseline"]["of"] > 0, rejects
 
 
 def test_worse_on_both_sides_is_not_the_canarys_fault(start, traffic):
