@@ -30,6 +30,7 @@ PROBES = {"period": 5, "timeout": 2, "failures": 3}  # inventories/lab: ai_cs_pr
 # the hang is killed within period x failures + timeout (the first miss starts up to a period after the hang);
 # systemd starts it again RestartSec (2 s) later, plus the start itself (a second or two; more on a loaded machine)
 KILL_BOUND = PROBES["period"] * PROBES["failures"] + PROBES["timeout"]
+STARTUP = 2 * 15  # ai_cs_probes.startup: period x failure threshold
 HEAL_BOUND = KILL_BOUND + 2 + 10
 MEASURED: list[str] = []
 
@@ -142,6 +143,9 @@ def serving(fresh_lab):
 
 def test_a_hung_process_is_restarted_within_the_liveness_bound_recorded_and_counted():
     pid = unit(APP1, "MainPID")
+    # the watchdog leaves a fresh start its startup budget (startup probe: 2 s x 15) before it probes
+    age = lambda: int(in_host(APP1, "ps", "-o", "etimes=", "-p", pid).strip())  # noqa: E731
+    wait_for("the service to be past its startup budget", lambda: age() > STARTUP, STARTUP + 5, interval=1)
     before = heals_metric(APP1, "hung")
     t0 = time.time()
     in_host(APP1, "kill", "-STOP", pid)
