@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Build the release artifacts: per version ai-customer-service-<version>-linux-amd64.tar.gz
 (executable, db/migration/, VERSION) and one SHA256SUMS. Reproducible: fixed timestamps,
-owners, modes and order, so the same sources give the same SHA256SUMS."""
+owners, modes and order, so the same sources give the same SHA256SUMS. With --images, also each
+release's container image, made from that tarball (service/image.py), and IMAGE-DIGESTS."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ import hashlib
 import io
 import json
 import re
+import subprocess
 import sys
 import tarfile
 import zipfile
 from pathlib import Path
+
+import image
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE / "src" / "ai_customer_service"
@@ -91,23 +95,29 @@ def write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def build(out: Path, only: list[str] | None = None) -> tuple[dict[str, str], list[str]]:
-    """Returns the checksums of the built artifacts and the files that were (re)written."""
+def build(out: Path, only: list[str] | None = None, images: Path | None = None) -> tuple[dict[str, str], list[str]]:
+    """Returns the checksums of the built artifacts and the files that were (re)written. With `images` (an OCI
+    layout directory), also every release's image there and their digests in IMAGE-DIGESTS beside SHA256SUMS."""
     releases = json.loads((HERE / "releases.json").read_text())["releases"]
+    releases = [r for r in releases if not only or r["version"] in only]
     out.mkdir(parents=True, exist_ok=True)
     sums: dict[str, str] = {}
+    tarballs: dict[str, bytes] = {}
     written: list[str] = []
     for release in releases:
-        if only and release["version"] not in only:
-            continue
         name = artifact_name(release["version"])
-        data = tarball(release)
+        data = tarballs[release["version"]] = tarball(release)
         if write_if_changed(out / name, data):
             written.append(name)
         sums[name] = hashlib.sha256(data).hexdigest()
     text = "".join(f"{digest}  {name}\n" for name, digest in sorted(sums.items()))
     if write_if_changed(out / "SHA256SUMS", text.encode()):
         written.append("SHA256SUMS")
+    if images is not None:
+        base = subprocess.run([str(HERE / "image" / "base.sh")], check=True, capture_output=True, text=True)
+        digests = image.build_images(releases, tarballs, base.stdout.strip(), images)
+        if write_if_changed(out / image.DIGESTS_FILE, image.digests_text(digests).encode()):
+            written.append(image.DIGESTS_FILE)
     return sums, written
 
 
@@ -116,8 +126,18 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=HERE.parent / "build" / "artifacts")
     parser.add_argument("--version", action="append", dest="versions", help="build only this version (repeatable)")
     parser.add_argument("--changed-only", action="store_true", help="print only the files that were (re)written")
+    parser.add_argument(
+        "--images",
+        type=Path,
+        nargs="?",
+        const=HERE.parent / "build" / "images" / "oci",
+        metavar="LAYOUT",
+        help="also build each release's image into this OCI layout (default build/images/oci) and IMAGE-DIGESTS",
+    )
     args = parser.parse_args()
-    sums, written = build(args.out, args.versions)
+    if args.images and args.versions:
+        parser.error("--images builds every release's image (the layout keeps only the tags it was given)")
+    sums, written = build(args.out, args.versions, args.images)
     if args.changed_only:
         for name in written:
             print(args.out / name)
