@@ -38,6 +38,7 @@ pytest: setup
 
 ## molecule SCENARIO=<name>: one scenario (create, converge, idempotence, verify, destroy)
 molecule: setup
+	python3 service/build.py --images --changed-only >/dev/null  # the registry scenario mounts the images
 	AI_CS_LAB_IMAGE=$$(./lab/image/build.sh) AI_CS_PYTHON_HOME=$$(.venv/bin/python -c 'import sys; print(sys.base_prefix)') \
 	  molecule test -s $(SCENARIO)
 

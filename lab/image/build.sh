@@ -8,7 +8,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NAME=${AI_CS_LAB_IMAGE_NAME:-localhost/ai-cs-lab-base}
 SUITE=bookworm
 
-hash=$(cd "$HERE" && cat build.sh packages.txt | sha256sum | cut -c1-12)
+hash=$(cat "$HERE/build.sh" "$HERE/packages.txt" "$HERE/packages-apt.txt" "$HERE/../../scripts/lib/debian-mirror.sh" | sha256sum | cut -c1-12)
 ref="$NAME:$hash"
 
 if podman image exists "$ref"; then
@@ -16,19 +16,9 @@ if podman image exists "$ref"; then
   exit 0
 fi
 
-# The mirror comes from this machine's own apt sources, never a hard-coded host.
-mirror() {
-  local uri
-  uri=$(grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null \
-        | awk '{print $2}' | grep -v security | head -n1 || true)
-  if [[ -z $uri ]]; then
-    uri=$(grep -hsE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
-          | awk '{print $2}' | grep -v security | head -n1 || true)
-  fi
-  [[ -n $uri ]] || { echo "build.sh: ERROR: no Debian mirror in /etc/apt/sources*; add one or set AI_CS_LAB_MIRROR" >&2; exit 1; }
-  echo "$uri"
-}
-MIRROR=${AI_CS_LAB_MIRROR:-$(mirror)}
+# shellcheck source=../../scripts/lib/debian-mirror.sh
+source "$HERE/../../scripts/lib/debian-mirror.sh"
+MIRROR=$(debian_mirror)
 
 work=$(mktemp -d /var/tmp/ai-cs-lab-image.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -38,6 +28,13 @@ echo "build.sh: building $ref from $MIRROR (about 2 minutes)" >&2
 packages=$(grep -vE '^\s*(#|$)' "$HERE/packages.txt" | paste -sd, -)
 debootstrap --variant=minbase --include="$packages" "$SUITE" "$rootfs" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
   || { tail -n 30 "$work/debootstrap.log" >&2; echo "build.sh: ERROR: debootstrap failed (log above)" >&2; exit 1; }
+mount -t proc proc "$rootfs/proc"
+trap 'umount "$rootfs/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
+mapfile -t extra < <(grep -vE '^\s*(#|$)' "$HERE/packages-apt.txt")
+DEBIAN_FRONTEND=noninteractive chroot "$rootfs" apt-get install -y --no-install-recommends "${extra[@]}" \
+  >"$work/apt.log" 2>&1 \
+  || { tail -n 30 "$work/apt.log" >&2; echo "build.sh: ERROR: apt-get install in the image failed (log above)" >&2; exit 1; }
+umount "$rootfs/proc"
 
 # systemd in a container: a fresh machine-id per container, and no units that need real hardware.
 : > "$rootfs/etc/machine-id"
@@ -48,7 +45,9 @@ for unit in systemd-remount-fs.service getty.target console-getty.service system
 done
 # Services start only where a role enables them; nothing app-specific is baked in.
 chroot "$rootfs" systemctl disable postgresql.service haproxy.service cron.service prometheus.service \
-  prometheus-alertmanager.service prometheus-node-exporter.service prometheus-postgres-exporter.service >/dev/null 2>&1 || true
+  prometheus-alertmanager.service prometheus-node-exporter.service prometheus-postgres-exporter.service \
+  docker-registry.service podman.socket podman-restart.service podman-auto-update.timer \
+  podman-auto-update.service >/dev/null 2>&1 || true
 # Debian's haproxy unit fails in a container (226/NAMESPACE) because of BindReadOnlyPaths=.
 mkdir -p "$rootfs/etc/systemd/system/haproxy.service.d"
 printf '[Service]\nBindReadOnlyPaths=\n' > "$rootfs/etc/systemd/system/haproxy.service.d/container.conf"
