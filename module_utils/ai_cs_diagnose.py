@@ -6,7 +6,9 @@ cause and fix (ai_cs_runbook.match). Pure: the readings are gathered by the diag
 readings: unit (systemd status), link (what current points at, '' if missing), env (the serving release's
 settings), http (health_probe endpoints), tcp_listen (listen_ports_facts), ss (lines of `ss -Htln`), db (the
 database query's result, or {"error": ...}, or None when there was no DSN), journal (`journalctl --output=json`
-lines, newest first), webhook (webhook_sign's result, None when not sent), df (lines of `df -Pk`), controller_time.
+lines, newest first), webhook (webhook_sign's result, None when not sent), df (lines of `df -Pk`), controller_time,
+container (image mode: the service container's state, pid and image reference from podman inspect; None in binary
+mode).
 settings: service_name, install_dir, app_port, slow_ms, max_skew, journal_since, disk_min_free_mb,
 disk_max_used_pct, message_id, channel.
 """
@@ -73,19 +75,28 @@ def journal_errors(lines: list[str], unit: dict[str, Any]) -> tuple[list[str], i
     return errors, restarts
 
 
-def _service(unit: dict[str, Any], version: str | None, http: dict, errors: list[str], svc: str) -> dict[str, Any]:
+def _service(
+    unit: dict[str, Any], version: str | None, http: dict, errors: list[str], svc: str, container: dict | None
+) -> dict[str, Any]:
     active = unit.get("ActiveState") == "active"
     answering = (http.get("/live") or {}).get("status") is not None
     body = (http.get("/actuator/health") or {}).get("body")
     uptime = body.get("uptime_seconds", "?") if isinstance(body, dict) else "?"
+    running = container is None or container.get("state") == "running"
     detail = (
         f"systemd {unit.get('ActiveState', 'unknown')}/{unit.get('SubState', 'unknown')}, pid {unit.get('MainPID', 0)}"
         f", up {uptime} s, restarts {unit.get('NRestarts', '?')}, release {version or 'none (current missing)'}"
+        + (
+            ""
+            if container is None
+            else f", container {container.get('state') or 'missing'} (pid {container.get('pid') or 0})"
+            f" from {container.get('image') or 'no image'}"
+        )
         + ("" if answering or not active else ", not answering on /live")
     )
     return _check(
         "service",
-        active and answering,
+        active and running and answering,
         detail,
         match(" / ".join(errors)),
         cause="the service is not running; its journal names no runbook error",
@@ -125,9 +136,11 @@ def _config(env: dict[str, str], settings: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _port(port: int, pid: int, active: bool, tcp_listen: list[dict], ss: list[str]) -> dict[str, Any]:
+def _port(port: int, pids: set[int], active: bool, tcp_listen: list[dict], ss: list[str]) -> dict[str, Any]:
+    """pids: the service's (its main process, and in image mode the container's, which is what listens)."""
+    pid = max(pids)
     sockets = [line for line in ss if re.search(rf":{port}\s", line)]
-    others = [s for s in tcp_listen if int(s.get("port", 0)) == port and int(s.get("pid", 0)) != pid]
+    others = [s for s in tcp_listen if int(s.get("port", 0)) == port and int(s.get("pid", 0)) not in pids]
     held_by_other = bool(others) or (bool(sockets) and not active)
     other = f"{others[0].get('name')} (pid {others[0].get('pid')})" if others else "a process that cannot be inspected"
     if held_by_other:
@@ -312,15 +325,17 @@ def judge(readings: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     addr = env.get("AI_CS_ADDR") or f":{settings['app_port']}"
     port = int(addr.rsplit(":", 1)[-1])
     pid = int(unit.get("MainPID") or 0)
+    container = readings.get("container")
+    pids = {pid, int((container or {}).get("pid") or 0)}
     active = unit.get("ActiveState") == "active"
     errors, restarts = journal_errors(readings.get("journal") or [], unit)
 
     database, db_hit = _database(readings.get("db"))
     clock, skew = _clock(http.get("/live") or {}, float(readings["controller_time"]), float(settings["max_skew"]))
     checks = [
-        _service(unit, version, http, errors, settings["service_name"]),
+        _service(unit, version, http, errors, settings["service_name"], container),
         _config(env, settings),
-        _port(port, pid, active, readings.get("tcp_listen") or [], readings.get("ss") or []),
+        _port(port, pids, active, readings.get("tcp_listen") or [], readings.get("ss") or []),
         database,
         *(
             _endpoint(path, http.get(path) or {}, settings["slow_ms"], db_hit)
@@ -338,6 +353,8 @@ def judge(readings: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
             "state": unit.get("ActiveState", "unknown"),
             "pid": pid,
             "restarts": unit.get("NRestarts"),
+            "mode": "binary" if container is None else "image",
+            "image": (container or {}).get("image"),
             "uptime_seconds": body.get("uptime_seconds") if isinstance(body, dict) else None,
             "latency_ms": {path: (ep or {}).get("latency_ms") for path, ep in http.items()},
             "clock_skew_seconds": skew,

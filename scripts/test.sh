@@ -66,7 +66,7 @@ mapfile -t scenarios < <(
     while read -r s; do [[ -f molecule/$s/molecule.yml ]] && echo "$s"; done
 )
 # Build the release artifacts once, before the lab and the scenarios would build them side by side.
-python3 service/build.py --changed-only >"$LOGS/artifacts.log" 2>&1 || { echo "FAIL  artifacts - see build/test-logs/artifacts.log"; exit 1; }
+python3 service/build.py --changed-only --images >"$LOGS/artifacts.log" 2>&1 || { echo "FAIL  artifacts - see build/test-logs/artifacts.log"; exit 1; }
 parallel_start=$SECONDS
 # shellcheck disable=SC2317  # called through bg_stage
 lab_suites() {
@@ -74,7 +74,8 @@ lab_suites() {
   # beside the Molecule scenarios; then, once the scenarios are done, the ones whose clients send 50 requests/s
   # through haproxy during deploys and rollbacks (and assert none fails): on two cores shared with two scenarios,
   # the one host left serving during a switch was starved into refusing requests.
-  local quiet=(tests/e2e/test_diagnose.py tests/e2e/test_hardening.py tests/e2e/test_monitoring.py) rc=0
+  local quiet=(tests/e2e/test_diagnose.py tests/e2e/test_hardening.py tests/e2e/test_monitoring.py
+    tests/e2e/test_image_mode.py) rc=0
   pytest -m lab -p no:cacheprovider -s --durations=15 "${quiet[@]}" || rc=1
   if [[ -z ${AI_CS_TEST_SERIAL:-} ]]; then
     echo "== waiting for the Molecule scenarios to finish ($(date -u +%T))"

@@ -175,3 +175,22 @@ def test_slow_endpoint_and_low_disk():
     result = checks(judge(readings(http={**HEALTHY["http"], "/ready": slow}, df=full), SETTINGS))
     assert result["/ready"]["status"] == "FAIL" and "slower than 1000 ms" in result["/ready"]["cause"]
     assert result["disk"]["status"] == "FAIL" and "/ 0 MiB free (99% used)" in result["disk"]["detail"]
+
+
+def test_image_mode_the_container_listens_and_its_state_and_image_are_reported():
+    image = "ai-cs-artifacts:5000/ai-customer-service@sha256:" + "a" * 64
+    running = {"state": "running", "pid": 4242, "image": image}
+    container_listens = [{"port": 8080, "pid": 4242, "name": "python3"}]
+    result = judge(readings(container=running, tcp_listen=container_listens), SETTINGS)
+    by_name = checks(result)
+    assert by_name["port"]["status"] == "OK" and "held by the service (pid 4242)" in by_name["port"]["detail"]
+    assert by_name["service"]["status"] == "OK" and f"container running (pid 4242) from {image}" in by_name[
+        "service"
+    ]["detail"]
+    assert (result["facts"]["mode"], result["facts"]["image"]) == ("image", image)
+    # the container gone while conmon's unit still says active: the service check fails and says so
+    gone = checks(judge(readings(container={"state": "missing", "pid": 0, "image": None}), SETTINGS))
+    assert gone["service"]["status"] == "FAIL" and "container missing" in gone["service"]["detail"]
+    # binary mode: another process on the port is still named
+    binary = checks(judge(readings(tcp_listen=container_listens), SETTINGS))
+    assert binary["port"]["status"] == "FAIL" and "held by python3 (pid 4242)" in binary["port"]["detail"]
