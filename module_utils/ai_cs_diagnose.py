@@ -76,7 +76,7 @@ def journal_errors(lines: list[str], unit: dict[str, Any]) -> tuple[list[str], i
 
 
 def _service(
-    unit: dict[str, Any], version: str | None, http: dict, errors: list[str], svc: str, container: dict | None
+    unit: dict[str, Any], version: str | None, http: dict, errors: list[str], svc: str, *, container: dict | None
 ) -> dict[str, Any]:
     active = unit.get("ActiveState") == "active"
     answering = (http.get("/live") or {}).get("status") is not None
@@ -333,7 +333,7 @@ def judge(readings: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     database, db_hit = _database(readings.get("db"))
     clock, skew = _clock(http.get("/live") or {}, float(readings["controller_time"]), float(settings["max_skew"]))
     checks = [
-        _service(unit, version, http, errors, settings["service_name"], container),
+        _service(unit, version, http, errors, settings["service_name"], container=container),
         _config(env, settings),
         _port(port, pids, active, readings.get("tcp_listen") or [], readings.get("ss") or []),
         database,

@@ -184,9 +184,10 @@ def test_image_mode_the_container_listens_and_its_state_and_image_are_reported()
     result = judge(readings(container=running, tcp_listen=container_listens), SETTINGS)
     by_name = checks(result)
     assert by_name["port"]["status"] == "OK" and "held by the service (pid 4242)" in by_name["port"]["detail"]
-    assert by_name["service"]["status"] == "OK" and f"container running (pid 4242) from {image}" in by_name[
-        "service"
-    ]["detail"]
+    assert (
+        by_name["service"]["status"] == "OK"
+        and f"container running (pid 4242) from {image}" in by_name["service"]["detail"]
+    )
     assert (result["facts"]["mode"], result["facts"]["image"]) == ("image", image)
     # the container gone while conmon's unit still says active: the service check fails and says so
     gone = checks(judge(readings(container={"state": "missing", "pid": 0, "image": None}), SETTINGS))
