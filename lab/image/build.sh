@@ -6,9 +6,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NAME=${AI_CS_LAB_IMAGE_NAME:-localhost/ai-cs-lab-base}
-SUITE=bookworm
 
-hash=$(cat "$HERE/build.sh" "$HERE/packages.txt" "$HERE/packages-apt.txt" "$HERE/../../scripts/lib/debian-mirror.sh" | sha256sum | cut -c1-12)
+hash=$(cat "$HERE/build.sh" "$HERE/packages.txt" "$HERE/packages-apt.txt" "$HERE/../../scripts/lib/debootstrap.sh" | sha256sum | cut -c1-12)
 ref="$NAME:$hash"
 
 if podman image exists "$ref"; then
@@ -16,18 +15,13 @@ if podman image exists "$ref"; then
   exit 0
 fi
 
-# shellcheck source=../../scripts/lib/debian-mirror.sh
-source "$HERE/../../scripts/lib/debian-mirror.sh"
-MIRROR=$(debian_mirror)
-
+# shellcheck source=scripts/lib/debootstrap.sh  # (lint runs from the checkout root)
+source "$HERE/../../scripts/lib/debootstrap.sh"
 work=$(mktemp -d /var/tmp/ai-cs-lab-image.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 rootfs="$work/rootfs"
-
-echo "build.sh: building $ref from $MIRROR (about 2 minutes)" >&2
-packages=$(grep -vE '^\s*(#|$)' "$HERE/packages.txt" | paste -sd, -)
-debootstrap --variant=minbase --include="$packages" "$SUITE" "$rootfs" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
-  || { tail -n 30 "$work/debootstrap.log" >&2; echo "build.sh: ERROR: debootstrap failed (log above)" >&2; exit 1; }
+echo "build.sh: building $ref (about 2 minutes)" >&2
+debian_bootstrap "$rootfs" "$HERE/packages.txt" build.sh || exit 1
 mount -t proc proc "$rootfs/proc"
 trap 'umount "$rootfs/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
 mapfile -t extra < <(grep -vE '^\s*(#|$)' "$HERE/packages-apt.txt")

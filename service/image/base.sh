@@ -8,26 +8,21 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 NAME=${AI_CS_BASE_IMAGE_NAME:-localhost/ai-cs-release-base}
-SUITE=bookworm
 
-hash=$(cat "$HERE/base.sh" "$HERE/packages.txt" "$HERE/../../scripts/lib/debian-mirror.sh" | sha256sum | cut -c1-12)
+hash=$(cat "$HERE/base.sh" "$HERE/packages.txt" "$HERE/../../scripts/lib/debootstrap.sh" | sha256sum | cut -c1-12)
 ref="$NAME:$hash"
 if podman image exists "$ref"; then
   echo "$ref"
   exit 0
 fi
 
-# shellcheck source=../../scripts/lib/debian-mirror.sh
-source "$HERE/../../scripts/lib/debian-mirror.sh"
-MIRROR=$(debian_mirror)
-
+# shellcheck source=scripts/lib/debootstrap.sh  # (lint runs from the checkout root)
+source "$HERE/../../scripts/lib/debootstrap.sh"
 work=$(mktemp -d /var/tmp/ai-cs-release-base.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 rootfs="$work/rootfs"
-echo "base.sh: building $ref from $MIRROR (about a minute)" >&2
-packages=$(grep -vE '^\s*(#|$)' "$HERE/packages.txt" | paste -sd, -)
-debootstrap --variant=minbase --include="$packages" "$SUITE" "$rootfs" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
-  || { tail -n 30 "$work/debootstrap.log" >&2; echo "base.sh: ERROR: debootstrap failed (log above)" >&2; exit 1; }
+echo "base.sh: building $ref (about a minute)" >&2
+debian_bootstrap "$rootfs" "$HERE/packages.txt" base.sh || exit 1
 # Nothing of the build machine or the package manager's caches in the image.
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/* "$rootfs"/tmp/*
 : > "$rootfs/etc/machine-id"

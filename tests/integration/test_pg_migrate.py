@@ -191,7 +191,11 @@ def test_two_concurrent_runners_do_not_interleave(pg, db, release):
     with holder.cursor() as cur:
         cur.execute("SELECT pg_advisory_lock(%s)", (gate,))
     try:
-        first = threading.Thread(target=lambda: results.update(first=migrate(pg, db, release)))
+        # the statement lock timeout off: A waits on the gate as long as the test holds it (this is about the
+        # migration lock; a loaded machine can take longer than the 5 s default to start B)
+        first = threading.Thread(
+            target=lambda: results.update(first=migrate(pg, db, release, statement_lock_timeout=0))
+        )
         first.start()
         first_pid = until(
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND NOT granted", gate
@@ -275,8 +279,31 @@ def test_a_migration_behind_a_long_transaction_gives_up_instead_of_blocking(pg, 
 def test_a_lock_freed_while_retrying_lets_the_migration_through(pg, db, release):
     migrate(pg, db, release, target_version=1)
     holder = hold_a_table(pg, db, "cs_tickets")
-    threading.Timer(5, holder.close).start()  # after the first attempt (the module starts in ~2-3 s)
+    watcher = pg.connect(db)
+    watcher.set_session(autocommit=True)
+
+    def waiting() -> int:
+        with watcher.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                " WHERE c.relname = 'cs_tickets' AND NOT l.granted"
+            )
+            return cur.fetchone()[0]
+
+    def free_after_the_first_refusal():
+        """Ordered by what PostgreSQL shows, not by a timer a loaded machine outruns: the table is freed once the
+        first attempt has waited on it and given up."""
+        deadline = time.monotonic() + 120
+        for wanted in (True, False):  # the first attempt waits, then gives up
+            while (waiting() > 0) != wanted and time.monotonic() < deadline:
+                time.sleep(0.02)
+        holder.close()
+        watcher.close()
+
+    freer = threading.Thread(target=free_after_the_first_refusal)
+    freer.start()
     result = migrate(pg, db, release, statement_lock_timeout=0.5, lock_retries=3)
+    freer.join()
     assert not result.get("failed"), result
     assert result["attempts"] >= 2 and state(pg, db) == (2, False)
 
