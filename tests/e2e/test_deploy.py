@@ -66,6 +66,16 @@ def test_a_bad_batch_size_is_refused_before_any_host_is_contacted(size):
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
+def test_an_unknown_deploy_mode_is_refused_before_any_host_is_contacted():
+    proc = deploy("v1.0.0", "-e", "ai_cs_deploy_mode=kube", "-e", "ansible_host=192.0.2.1", check=False)
+    assert proc.returncode != 0
+    said = " ".join(proc.stdout.split())
+    assert "ai_cs_deploy_mode (pipeline_swap) is binary" in said and 'got "kube"' in said
+    assert "Nothing was changed" in said
+    rows = recap(proc.stdout)
+    assert rows and all(r["unreachable"] == 0 for r in rows.values()), rows
+
+
 @pytest.mark.parametrize(
     "setting",
     ["pipeline_canary=maybe", "pipeline_canary_window=abc", "pipeline_canary_interval=0", "pipeline_canary_window=1",
