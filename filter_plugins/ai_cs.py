@@ -1,7 +1,7 @@
 # Copyright: ai-customer-service contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters for the playbooks and roles: the runbook judge, the service's env file, artifact and migration names,
-the switch's batches.
+the switch's batches, a registry's auth file.
 
 Each act lives once, in module_utils/ (shared with the modules that run on hosts); these filters only expose it
 to templates on the controller.
@@ -9,7 +9,9 @@ to templates on the controller.
 
 from __future__ import annotations
 
+import base64
 import importlib.util
+import json
 import re
 import sys
 from pathlib import Path
@@ -129,6 +131,12 @@ def batches(spec: Any, fleet: int) -> dict[str, Any]:
     return {"sizes": sizes, "problem": ""}
 
 
+def registry_auth(registry: str, user: str, password: str) -> str:
+    """The credentials podman and skopeo read with --authfile (containers-auth.json) for one registry."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return json.dumps({"auths": {registry: {"auth": token}}}, indent=2) + "\n"
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -143,4 +151,5 @@ class FilterModule:
             "ai_cs_dsn": _dsn.build,
             "ai_cs_dsn_parse": _dsn.parse,
             "ai_cs_batches": batches,
+            "ai_cs_registry_auth": registry_auth,
         }

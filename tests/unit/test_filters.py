@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,9 @@ def test_batch_sizes_a_fleet_needs(spec, fleet, sizes):
 def test_bad_batch_sizes_are_refused_with_the_forms_named(spec):
     plan = F["ai_cs_batches"](spec, 4)
     assert plan["sizes"] == [] and "deploy_batch_size must be a number of hosts (1..4" in plan["problem"]
+
+
+def test_registry_auth_is_what_podman_reads_and_keeps_any_password():
+    text = F["ai_cs_registry_auth"]("ai-cs-artifacts:5000", "ai-cs-pull", NASTY)
+    token = json.loads(text)["auths"]["ai-cs-artifacts:5000"]["auth"]
+    assert base64.b64decode(token).decode() == f"ai-cs-pull:{NASTY}"  # split at the first colon: the password whole
