@@ -51,13 +51,14 @@ echo "PASS  image ($AI_CS_LAB_IMAGE)"
 # machine); only those, by name, are removed: other checkouts' molecule instances on the machine are left alone.
 for f in molecule/*/molecule.yml; do echo "molecule-$(basename "$(dirname "$f")")"; done | xargs -r podman rm --force --ignore >/dev/null 2>&1
 
-# The lab suites and the Molecule scenarios use separate containers, so they run at the same time. The lab
-# stage (one lab at a time, its suites one after another, in two sessions: see lab_suites) is the longest, so it
-# starts first, in the background; lint, sanity and pytest, then the scenarios AI_CS_MOLECULE_JOBS at a time
-# (default 2, the longest first), run beside it at a lower CPU priority (nice: the scenarios' containers inherit
-# it through conmon) and fill the time the lab leaves idle. The PASS/FAIL lines of the lab and the scenarios
-# follow once all have finished.
-# AI_CS_TEST_SERIAL=1 runs the lab stage alone first instead.
+# The lab suites and the Molecule scenarios use separate containers, so they run at the same time, in two phases.
+# Phase 1: the lab stage (see lab_suites) starts first, in the background, with the suites that put no client load
+# on the service; beside it lint, sanity, pytest and the Molecule scenarios run AI_CS_MOLECULE_JOBS at a time
+# (default 2, the longest first) at a lower CPU priority (nice: the scenarios' containers inherit it through conmon).
+# Phase 2, once those are done: the lab stage's suites under load, and beside them, on a lab of its own
+# (scripts/own-lab.sh: its own network namespace, podman store and copy of this checkout), the image-mode suite; the
+# two labs' runs under load take turns (tests/labutil.py, under_load). The PASS/FAIL lines follow once all are done.
+# AI_CS_TEST_SERIAL=1 runs the lab stages alone, one after the other, first instead.
 export -f bg_stage
 export LOGS
 mapfile -t scenarios < <(
@@ -65,9 +66,16 @@ mapfile -t scenarios < <(
     { printf '%s\n' pipeline diagnose_schedule; cat; } | awk '!seen[$0]++' |
     while read -r s; do [[ -f molecule/$s/molecule.yml ]] && echo "$s"; done
 )
-# Build the release artifacts once, before the lab and the scenarios would build them side by side.
+# Build the release artifacts once, before the labs and the scenarios would build them side by side.
 python3 service/build.py --changed-only --images >"$LOGS/artifacts.log" 2>&1 || { echo "FAIL  artifacts - see build/test-logs/artifacts.log"; exit 1; }
 parallel_start=$SECONDS
+# shellcheck disable=SC2317  # called through bg_stage
+wait_for_phase_2() {
+  [[ -n ${AI_CS_TEST_SERIAL:-} ]] && return
+  echo "== waiting for lint, sanity, pytest and the Molecule scenarios to finish ($(date -u +%T))"
+  while [[ ! -e $LOGS/scenarios.done ]]; do sleep 5; done
+  echo "== they have ($(date -u +%T))"
+}
 # shellcheck disable=SC2317  # called through bg_stage
 lab_suites() {
   # Two sessions, each on a lab brought up from nothing. First the suites that put no client load on the service,
@@ -75,35 +83,52 @@ lab_suites() {
   # through haproxy during deploys and rollbacks (and assert none fails): on two cores shared with two scenarios,
   # the one host left serving during a switch was starved into refusing requests.
   local quiet=(tests/e2e/test_diagnose.py tests/e2e/test_hardening.py tests/e2e/test_monitoring.py) rc=0
-  # The image-mode suite (~12 min) waits for a lab of its own to run beside these (within the CI budget); until
-  # then it runs with AI_CS_TEST_IMAGE_MODE=1, or by hand: pytest -m lab tests/e2e/test_image_mode.py
-  local image_mode=(tests/e2e/test_image_mode.py)
-  [[ -n ${AI_CS_TEST_IMAGE_MODE:-} ]] && quiet+=("${image_mode[@]}")
   pytest -m lab -p no:cacheprovider -s --durations=15 "${quiet[@]}" || rc=1
-  if [[ -z ${AI_CS_TEST_SERIAL:-} ]]; then
-    echo "== waiting for the Molecule scenarios to finish ($(date -u +%T))"
-    while [[ ! -e $LOGS/scenarios.done ]]; do sleep 5; done
-    echo "== they have ($(date -u +%T))"
-  fi
-  pytest -m lab -p no:cacheprovider -s --durations=15 "${quiet[@]/#/--ignore=}" "${image_mode[@]/#/--ignore=}" || rc=1
+  wait_for_phase_2
+  pytest -m lab -p no:cacheprovider -s --durations=15 "${quiet[@]/#/--ignore=}" --ignore="$image_suite" || rc=1
   return "$rc"
 }
-export -f lab_suites
-bg_stage lab lab_suites &
-lab_pid=$!
-[[ -n ${AI_CS_TEST_SERIAL:-} ]] && wait "$lab_pid"
+# shellcheck disable=SC2317  # called through bg_stage
+lab_image_suite() {
+  # The image-mode suite on a lab of its own, then that lab removed (its hosts hold ~2 GB).
+  local rc=0
+  wait_for_phase_2
+  ./scripts/own-lab.sh image pytest -m lab -p no:cacheprovider -s --durations=15 "$image_suite" || rc=1
+  ./scripts/own-lab.sh image ansible-playbook playbooks/lab-down.yml >/dev/null || rc=1
+  return "$rc"
+}
+export image_suite=tests/e2e/test_image_mode.py
+export -f wait_for_phase_2 lab_suites lab_image_suite
 nice_=(nice -n "${AI_CS_MOLECULE_NICE:-10}")
-stage lint "${nice_[@]}" ./scripts/lint.sh
-stage sanity "${nice_[@]}" ./scripts/sanity.sh
-stage pytest "${nice_[@]}" pytest -m "not lab" -p no:cacheprovider
+if [[ -n ${AI_CS_TEST_SERIAL:-} ]]; then
+  bg_stage lab lab_suites
+  bg_stage lab-image lab_image_suite
+else
+  bg_stage lab lab_suites &
+  lab_pid=$!
+  bg_stage lab-image lab_image_suite &
+  lab_image_pid=$!
+fi
+# shellcheck disable=SC2317  # called through xargs
+pooled() {  # pooled NAME: one stage of phase 1's pool
+  case $1 in
+    lint) bg_stage lint ./scripts/lint.sh ;;
+    sanity) bg_stage sanity ./scripts/sanity.sh ;;
+    pytest) bg_stage pytest pytest -m "not lab" -p no:cacheprovider ;;
+    *) bg_stage "molecule-$1" molecule test -s "$1" ;;
+  esac
+}
+export -f pooled
+# The longest first (measured: pipeline ~10 min, pytest and diagnose_schedule ~7.5, most others 2-5), so the pool
+# does not end on a long one.
+pool=("${scenarios[@]:0:2}" pytest "${scenarios[@]:2}" lint sanity)
 # shellcheck disable=SC2016  # $1 is expanded by the inner bash
-printf '%s\n' "${scenarios[@]}" |
-  "${nice_[@]}" xargs -P "${AI_CS_MOLECULE_JOBS:-2}" -I{} bash -c 'bg_stage "molecule-$1" molecule test -s "$1"' _ {}
-touch "$LOGS/scenarios.done"  # the lab stage's load suites wait for it
-wait "$lab_pid"
-collect lab
+printf '%s\n' "${pool[@]}" | "${nice_[@]}" xargs -P "${AI_CS_MOLECULE_JOBS:-2}" -I{} bash -c 'pooled "$1"' _ {}
+touch "$LOGS/scenarios.done"  # phase 2 waits for it
+[[ -n ${AI_CS_TEST_SERIAL:-} ]] || wait "$lab_pid" "$lab_image_pid"
+for name in lint sanity pytest lab lab-image; do collect "$name"; done
 for name in "${scenarios[@]}"; do collect "molecule-$name"; done
-echo "      lab + molecule: $((SECONDS - parallel_start))s wall"
+echo "      labs + pool: $((SECONDS - parallel_start))s wall"
 
 echo
 echo "== summary"
