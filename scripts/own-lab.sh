@@ -66,11 +66,14 @@ runroot = "/run/ai-cs-labs/$name/storage"
 additionalimagestores = ["$(podman info --format '{{.Store.GraphRoot}}')"]
 EOF
 
-# The copy: the checkout as it is on disk (uncommitted changes included), without its build/, .venv and lab secrets.
+# The copy: the checkout as it is on disk (uncommitted changes included), without its build/, .venv and lab secrets;
+# one call at a time refreshes it (a second call waits).
 mkdir -p "$ROOT/build/labs"
+exec 9>"$state/refresh.lock"
+flock 9
 fresh=$(mktemp -d "$ROOT/build/labs/.$name.XXXXXX")
-tar -C "$ROOT" --exclude=./build --exclude=./.venv --exclude=./.git --exclude=./.ansible --exclude=__pycache__ --exclude=./.ruff_cache --exclude=./.pytest_cache \
-  --exclude=./inventories/lab/.secrets -cf - . | tar -C "$fresh" -xf -
+tar -C "$ROOT" --exclude=./build --exclude=./.venv --exclude=./.git --exclude=./.ansible --exclude=__pycache__ \
+  --exclude=./.ruff_cache --exclude=./.pytest_cache --exclude=./inventories/lab/.secrets -cf - . | tar -C "$fresh" -xf -
 for keep in build inventories/lab/.secrets; do
   if [[ -e $copy/$keep ]]; then
     mkdir -p "$(dirname "$fresh/$keep")"
@@ -80,13 +83,15 @@ done
 rm -rf "$copy"
 mv "$fresh" "$copy"
 ln -sfn "$ROOT/.venv" "$copy/.venv"
-mkdir -p "$copy/build"
+# The artifacts and images this checkout built, copied into the directories a running lab's artifacts host mounts
+# (so into them, not in their place).
 for built in artifacts images; do
-  rm -rf "${copy:?}/build/$built"
   if [[ -d $ROOT/build/$built ]]; then
-    cp -a "$ROOT/build/$built" "$copy/build/$built"
+    mkdir -p "$copy/build/$built"
+    cp -a "$ROOT/build/$built/." "$copy/build/$built/"
   fi
 done
+exec 9>&-
 
 cd "$copy"
 export PATH="$ROOT/.venv/bin:$PATH"  # as make and scripts/test.sh run it

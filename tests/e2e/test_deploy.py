@@ -96,9 +96,12 @@ def test_bad_canary_settings_are_refused_before_any_host_is_contacted(setting):
 @pytest.mark.parametrize(
     ("setting", "problem"),
     [("ai_cs_alertmanager_url=http://am:9093/?x=1", "pipeline_alertmanager_url (ai_cs_alertmanager_url) must be"),
-     ("pipeline_silence_minutes=0", "pipeline_silence_minutes must be a whole number")],
+     ("pipeline_silence_minutes=0", "pipeline_silence_minutes must be a whole number"),
+     # seen: release_keep=1 from -e (a string) failed the prune after the switch, which went back by itself
+     ("release_keep=abc", "release_keep must be a whole number from 1 to 999"),
+     ("release_keep=0", "release_keep must be a whole number")],
 )  # fmt: skip
-def test_bad_silence_settings_are_refused_before_any_host_is_contacted(setting, problem):
+def test_bad_silence_and_prune_settings_are_refused_before_any_host_is_contacted(setting, problem):
     proc = deploy("v1.0.0", "-e", setting, "-e", "ansible_host=192.0.2.1", check=False)
     said = " ".join(proc.stdout.split())
     assert proc.returncode != 0 and "Nothing was changed" in said and problem in said, said

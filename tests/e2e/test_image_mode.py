@@ -1,9 +1,9 @@
 """Image mode on the lab (ai_cs_deploy_mode=image): the release images, pulled by the digests IMAGE-DIGESTS lists
 from the lab's registry (TLS, htpasswd), run by podman under the release's systemd unit on the app hosts.
 
-The tests run in order and build on each other, as test_deploy.py does: fresh, upgrade and no-op, a release that
-crashes at start going back by itself, a tag pushed over refused, a rollback with the registry down, and back to
-binary mode in one deploy.
+The tests run in order and build on each other, as test_deploy.py does: fresh, upgrade under the prober's load and
+no-op, a failing migration, releases that never get ready or crash at start going back by itself, a tag pushed over
+refused, a rollback with the registry down, and back to binary mode in one deploy.
 """
 
 from __future__ import annotations
@@ -20,10 +20,13 @@ from labutil import (
     history,
     in_host,
     leaked,
+    lock_holder,
     playbook,
     print_times,
     recap,
     run,
+    sql,
+    under_load,
     webhook,
 )
 
@@ -88,8 +91,13 @@ def test_a_fresh_deploy_runs_the_published_digest_and_shows_no_secret_at_vvv():
     assert "registry_password" in {p.name for p in (ROOT / "inventories" / "lab" / ".secrets").iterdir()}
 
 
-def test_an_upgrade_migrates_from_the_image_and_answers_signed_webhooks_and_a_rerun_changes_nothing():
-    proc = deploy("v1.1.0")
+def test_an_upgrade_under_load_migrates_from_the_image_and_answers_signed_webhooks_and_a_rerun_changes_nothing(
+    tmp_path,
+):
+    with under_load("image-mode deploy v1.0.0 -> v1.1.0", tmp_path) as load:
+        proc = deploy("v1.1.0")
+    assert load["failed"] == 0, f"each host is drained before its container is replaced: {load['failed_by_cause']}"
+    assert {"v1.0.0", "v1.1.0"} <= set(load["versions"]), "the load ran across the whole switch"
     assert "0002_ticket_priority.up.sql (schema 1 -> 2)" in proc.stdout
     want = f"{REGISTRY}/ai-customer-service@{digests()['v1.1.0']}"
     for host in APP_HOSTS:
@@ -118,27 +126,52 @@ def test_diagnose_reads_the_container_its_image_and_the_port_it_holds(tmp_path):
     assert leaked(proc.stdout, json.dumps(report)) == []
 
 
-def test_a_release_that_crashes_at_start_goes_back_to_the_previous_digest():
-    bad = "v1.1.1-fixture.crash-at-start"
+def test_a_failing_migration_from_the_image_leaves_database_and_service_as_they_were():
+    bad = "v1.1.1-fixture.failing-migration"
+    tickets = sql("SELECT count(*) FROM cs_tickets")
+    proc = deploy(bad, check=False)
+    assert proc.returncode != 0
+    said = " ".join(proc.stdout.split())
+    assert "the migration failed" in said and "schema version stays 2 and is not dirty" in said
+    # the failing file came out of the image the deploy pulled (by digest) for that release
+    assert "0003_fixture_fails_partway.up.sql" in in_host(
+        "ai-cs-app1", "ls", f"/opt/ai-customer-service/releases/{bad}/db/migration"
+    )
+    assert sql("SELECT version, dirty FROM schema_migrations") == "2|f"
+    assert sql("SELECT to_regclass('cs_fixture_partial') IS NULL") == "t"
+    assert sql("SELECT count(*) FROM cs_tickets") == tickets
+    want = f"{REGISTRY}/ai-customer-service@{digests()['v1.1.0']}"
+    for host in APP_HOSTS:
+        assert running_image(host) == want and current(host).endswith("v1.1.0")
+    assert lock_holder() == ""
+
+
+@pytest.mark.parametrize(
+    ("bad", "cause"),
+    [
+        ("v1.1.1-fixture.never-ready", "'startup': 'DOWN'"),
+        # the container's own log line, read from the unit's journal
+        ("v1.1.1-fixture.crash-at-start", "fixture build: crash at start"),
+    ],
+)
+def test_an_unhealthy_release_goes_back_to_the_previous_digest(bad, cause):
     proc = deploy(bad, "-e", "verify_timeout=20", check=False)
     assert proc.returncode != 0
     said = " ".join(proc.stdout.split())
+    assert f"deploy {bad} failed on ai-cs-app1 at 'Wait for live, ready and the expected version'" in said
     assert "Rolled back automatically: v1.1.0 is serving again and verified ready" in said
-    assert "fixture build: crash at start" in said  # the container's own log line, read from the unit's journal
+    assert cause in said
     want = f"{REGISTRY}/ai-customer-service@{digests()['v1.1.0']}"
     assert running_image("ai-cs-app1") == want
-    assert (
-        run(
-            "podman", "exec", "ai-cs-app1", "test", "-e", f"/opt/ai-customer-service/releases/{bad}/.bad", check=False
-        ).returncode
-        == 0
-    )  # marked bad
-    assert history("ai-cs-app1")[-1]["result"] == "rolled_back"
+    bad_mark = json.loads(in_host("ai-cs-app1", "cat", f"/opt/ai-customer-service/releases/{bad}/.bad"))
+    assert bad_mark["version"] == bad
+    last = history("ai-cs-app1")[-1]
+    assert (last["result"], last["to"], last["mode"]) == ("rolled_back", bad, "image")
     assert running_image("ai-cs-app2") == want and current("ai-cs-app2").endswith("v1.1.0")  # never switched
 
 
 def test_a_tag_pushed_over_after_publishing_is_refused_before_anything_is_pulled():
-    victim = "v1.1.1-fixture.never-ready"
+    victim = "v1.1.1-fixture.webhook-errors"  # a release no test of this module deploys
     in_host(
         "ai-cs-artifacts", "skopeo", "copy", "--quiet", "--authfile", "/etc/docker/registry/publish-auth.json",
         "oci:/srv/images:v1.0.0", f"docker://{REGISTRY}/ai-customer-service:{victim}",
@@ -168,12 +201,22 @@ def test_a_rollback_to_an_image_on_the_hosts_needs_neither_registry_nor_artifact
         assert history(host)[-1]["operation"] == "rollback"
 
 
-def test_back_to_binary_mode_is_one_deploy_and_prunes_nothing_still_needed():
-    proc = playbook("deploy", version="v1.1.0")
+def release_images(host: str) -> set[str]:
+    """The digests of the release images on the host."""
+    refs = in_host(host, "podman", "images", "--noheading", "--format", "{{.Repository}}@{{.Digest}}").split()
+    return {ref.split("@", 1)[1] for ref in refs if ref.startswith(f"{REGISTRY}/ai-customer-service@")}
+
+
+def test_back_to_binary_mode_is_one_deploy_and_prunes_images_beyond_release_keep():
+    fixtures = {digests()[v] for v in ("v1.1.1-fixture.never-ready", "v1.1.1-fixture.crash-at-start")}
+    assert fixtures <= release_images("ai-cs-app1"), "the failed releases' images were pulled onto the canary"
+    # release_keep=1: the newest release and the one it switches from (the go-back target) are all that stay
+    proc = playbook("deploy", "-e", "release_keep=1", version="v1.1.0")
     assert "serving v1.1.0 (was v1.0.0" in " ".join(proc.stdout.split())
     for host in APP_HOSTS:
         assert running_image(host) == ""
         assert re.search(r"path=/opt/ai-customer-service/releases/v1\.1\.0/ai-customer-service ", exec_start(host))
         assert history(host)[-1]["mode"] == "binary"
-        # the image of the release it switched from (the go-back target, kept by the prune) stays on the host
-        assert has_image(host, "v1.0.0")
+        assert in_host(host, "ls", "/opt/ai-customer-service/releases").split() == ["v1.0.0", "v1.1.0"]
+        # the images of the releases pruned are gone; the go-back target's (v1.0.0) and v1.1.0's stay
+        assert release_images(host) == {digests()["v1.0.0"], digests()["v1.1.0"]}
