@@ -151,7 +151,9 @@ def test_sigterm_lets_the_requests_in_flight_finish_and_refuses_new_ones(service
         try:
             socket.create_connection(("127.0.0.1", service.port), timeout=1).close()
             time.sleep(0.05)
-        except ConnectionRefusedError:
+        except (ConnectionRefusedError, ConnectionResetError):
+            # refused, or reset: a connection still in the listen backlog when the listener closed (seen under
+            # load) is not accepted either
             refused = True
     assert refused, "no new connection is accepted once stopping"
     assert service.proc.poll() is None, "the service waits for the request in flight"

@@ -121,7 +121,9 @@ def test_the_same_release_on_both_sides_passes(start, traffic):
     result = analyse([canary], [baseline])
     assert not result.get("failed") and result["verdict"] == "pass", result
     assert all(s["judged"] and not s["degraded"] for s in result["signals"])
-    assert 6 <= result["seconds"] <= 12 and result["scrapes"] >= 7
+    # judged over the whole window (8 s), looking again every second: under make test's load a scrape can take
+    # longer than the interval (seen: 6 scrapes in 7.6 s), so "several", not "one per second"
+    assert 6 <= result["seconds"] <= 15 and result["scrapes"] >= 4, result
 
 
 def test_a_canary_rejecting_signed_calls_is_degraded_on_rejects(start, traffic):
@@ -153,7 +155,8 @@ def test_a_canary_that_stops_answering_fails_readiness(start, traffic):
     traffic((baseline, SECRET))
     threading.Timer(2, canary.stop).start()
     result = analyse([canary], [baseline], window=20)
-    assert result["verdict"] == "degraded" and result["seconds"] < 10, result
+    # ends at the readiness failure, well before the window (20 s); the margin is for make test's load
+    assert result["verdict"] == "degraded" and result["seconds"] < 14, result
     assert "did not answer 2 times in a row" in result["readiness"][0]
 
 
@@ -161,7 +164,8 @@ def test_no_traffic_ends_at_once_inconclusive_with_a_warning(start):
     canary, baseline = start("v1.1.0"), start("v1.1.0")
     result = analyse([canary], [baseline], window=60)
     assert not result.get("failed") and result["verdict"] == "inconclusive", result
-    assert result["seconds"] < 5 and any("inconclusive" in w for w in result.get("warnings", []))
+    # at once: long before the window (60 s); the margin is for make test's load
+    assert result["seconds"] < 15 and any("inconclusive" in w for w in result.get("warnings", []))
     assert analyse([canary], [baseline], window=3, inconclusive="fail")["failed"]
 
 
