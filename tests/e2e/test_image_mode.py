@@ -210,13 +210,15 @@ def release_images(host: str) -> set[str]:
 def test_back_to_binary_mode_is_one_deploy_and_prunes_images_beyond_release_keep():
     fixtures = {digests()[v] for v in ("v1.1.1-fixture.never-ready", "v1.1.1-fixture.crash-at-start")}
     assert fixtures <= release_images("ai-cs-app1"), "the failed releases' images were pulled onto the canary"
-    # release_keep=1: the newest release and the one it switches from (the go-back target) are all that stay
+    # release_keep=1: the newest staged release (the crash-at-start fixture, staged last), the one switched to and
+    # the one switched from (the go-back target) stay; the older never-ready fixture is beyond, and goes with its image
     proc = playbook("deploy", "-e", "release_keep=1", version="v1.1.0")
     assert "serving v1.1.0 (was v1.0.0" in " ".join(proc.stdout.split())
     for host in APP_HOSTS:
         assert running_image(host) == ""
         assert re.search(r"path=/opt/ai-customer-service/releases/v1\.1\.0/ai-customer-service ", exec_start(host))
         assert history(host)[-1]["mode"] == "binary"
-        assert in_host(host, "ls", "/opt/ai-customer-service/releases").split() == ["v1.0.0", "v1.1.0"]
-        # the images of the releases pruned are gone; the go-back target's (v1.0.0) and v1.1.0's stay
-        assert release_images(host) == {digests()["v1.0.0"], digests()["v1.1.0"]}
+        kept = ["v1.0.0", "v1.1.0", "v1.1.1-fixture.crash-at-start"]
+        assert in_host(host, "ls", "/opt/ai-customer-service/releases").split() == kept
+        # the images of the releases pruned are gone, those of the releases kept stay
+        assert release_images(host) == {digests()[v] for v in kept}
