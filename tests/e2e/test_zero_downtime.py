@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 
 import pytest
 from labutil import APP_HOSTS, current, history, in_host, lock_holder, playbook, print_times, under_load, wait_for
@@ -47,10 +48,12 @@ def sessions() -> dict[str, int]:
 @contextlib.contextmanager
 def slow_uploads(count: int):
     """count webhook calls through haproxy whose bodies arrive a byte a second: each holds a session on the server
-    haproxy gave it (round robin, so both servers) for as long as the block runs."""
+    haproxy gave it (round robin, so both servers) for as long as the block runs. Yields a function that opens one
+    more."""
     stop = threading.Event()
     socks = []
-    for _ in range(count):
+
+    def more() -> None:
         sock = socket.create_connection(("127.0.0.1", 18081), timeout=5)
         sock.sendall(
             b"POST /api/v1/customer-service/webhook HTTP/1.1\r\nHost: lab\r\nContent-Type: application/json\r\n"
@@ -58,16 +61,19 @@ def slow_uploads(count: int):
         )
         socks.append(sock)
 
+    for _ in range(count):
+        more()
+
     def dribble() -> None:
         while not stop.wait(1):
-            for sock in socks:
+            for sock in list(socks):
                 with contextlib.suppress(OSError):
                     sock.sendall(b" ")
 
     thread = threading.Thread(target=dribble, daemon=True)
     thread.start()
     try:
-        yield
+        yield more
     finally:
         stop.set()
         thread.join()
@@ -80,11 +86,16 @@ def test_a_host_that_cannot_be_drained_is_not_switched_and_stays_in_rotation():
     the host back in rotation (it still serves what it served) and releases the lock."""
     before = {host: current(host) for host in APP_HOSTS}
     wait_for("both servers UP and in rotation", lambda: servers() == dict.fromkeys(APP_HOSTS, "op=2 admin=0"), 60)
-    with slow_uploads(6):
-        try:  # the first batch's host must hold one (round robin gives each server some)
-            wait_for("a slow upload in flight on ai-cs-app1", lambda: sessions().get("ai-cs-app1", 0) > 0, 20)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}; haproxy: {servers()}, sessions {sessions()}") from None
+    with slow_uploads(6) as more:
+        # the first batch's host must hold one: round robin gives each server some, but once (under make test's
+        # load) all six went to ai-cs-app2, so up to 14 more are opened, one a second, until ai-cs-app1 holds one
+        for _ in range(14):
+            if sessions().get("ai-cs-app1", 0) > 0:
+                break
+            more()
+            time.sleep(1)
+        state = runtime_api("show servers state ai_cs_app")
+        assert sessions().get("ai-cs-app1", 0) > 0, f"no slow upload reached ai-cs-app1: {sessions()}\n{state}"
         proc = playbook("rollback", "-e", "loadbalancer_drain_timeout=3", check=False, version="v1.0.0")
     text = " ".join(proc.stdout.split())
     assert proc.returncode != 0
