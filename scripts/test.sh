@@ -59,7 +59,7 @@ for f in molecule/*/molecule.yml; do echo "molecule-$(basename "$(dirname "$f")"
 # lab of its own (scripts/own-lab.sh: its own network namespace, podman store and copy of this checkout), the
 # image-mode suite (stage lab-image); the two labs' runs under load take turns (tests/labutil.py, under_load). It is
 # not in the default run: these two cores are busy through the whole run, so a second lab adds its full cost
-# (measured: 91 min with it, ~80 without; the CI limit is 90). The PASS/FAIL lines follow once all are done.
+# (measured: 93 min with it, ~80 without; the CI limit is 90). The PASS/FAIL lines follow once all are done.
 # AI_CS_TEST_SERIAL=1 runs the lab stages alone, one after the other, first instead.
 export -f bg_stage
 export LOGS
