@@ -10,6 +10,8 @@
 #     addresses and DNS state by network name, machine-wide),
 #   - from a copy of this checkout in build/labs/NAME (its own ssh keys, CA, secrets and control sockets; the release
 #     artifacts and images copied from this checkout's build/, so both labs serve the same digests).
+# Shared still, podman cannot separate them: its runtime directory and its lock segment (lock numbers are allocated
+# per store, so containers of the two stores can share a lock; harmless in the runs measured, slower at worst).
 # The copy is refreshed at every call; its build/ and its lab secrets are kept. Remove a lab of its own with
 #   scripts/own-lab.sh NAME ansible-playbook playbooks/lab-down.yml
 # and its state with scripts/own-lab.sh NAME --purge.
@@ -29,9 +31,13 @@ copy=$ROOT/build/labs/$name
 
 if [[ $1 == --purge ]]; then
   # Only what this script made: the namespace, the store (after its containers are gone) and the copy.
+  # Not `podman system reset`: it also removes podman's runtime directory (/run/libpod), which both stores share,
+  # and the machine's store then "refreshes" as after a reboot.
   if [[ -f $state/containers.conf ]]; then
-    CONTAINERS_CONF=$state/containers.conf CONTAINERS_STORAGE_CONF=$state/storage.conf \
-      nsenter --net="/run/netns/$netns" podman system reset --force >/dev/null
+    export CONTAINERS_CONF=$state/containers.conf CONTAINERS_STORAGE_CONF=$state/storage.conf
+    nsenter --net="/run/netns/$netns" podman rm --all --force >/dev/null
+    nsenter --net="/run/netns/$netns" podman volume rm --all --force >/dev/null
+    unset CONTAINERS_CONF CONTAINERS_STORAGE_CONF
   fi
   ip netns delete "$netns" 2>/dev/null || true
   rm -rf "$state" "/run/ai-cs-labs/$name" "$copy"
