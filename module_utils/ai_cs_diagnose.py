@@ -6,7 +6,8 @@ cause and fix (ai_cs_runbook.match). Pure: the readings are gathered by the diag
 readings: unit (systemd status), link (what current points at, '' if missing), env (the serving release's
 settings), http (health_probe endpoints), tcp_listen (listen_ports_facts), ss (lines of `ss -Htln`), db (the
 database query's result, or {"error": ...}, or None when there was no DSN), journal (`journalctl --output=json`
-lines, newest first), webhook (webhook_sign's result, None when not sent), df (lines of `df -Pk`), controller_time,
+lines, newest first), webhook (webhook_sign's result, None when not sent), df (lines of `df -Pk`), controller_time
+(the controller's clock just after the probe; controller_time_before, optional: just before it),
 container (image mode: the service container's state, pid and image reference from podman inspect; None in binary
 mode).
 settings: service_name, install_dir, app_port, slow_ms, max_skew, journal_since, disk_min_free_mb,
@@ -301,9 +302,21 @@ def _disk(df: list[str], settings: dict[str, Any]) -> dict[str, Any]:
     return _check("disk", True, ", ".join(seen))
 
 
-def _clock(live: dict[str, Any], controller_time: float, max_skew: float) -> tuple[dict[str, Any], dict]:
-    host = round(float(live["probed_at"]) - controller_time, 1) if live.get("probed_at") else None
-    service = round(float(live["server_time"]) - controller_time, 1) if live.get("server_time") else None
+def _outside(moment: float, before: float, after: float) -> float:
+    """How far a host's clock reading lies outside the controller's window around the probe (0 inside it)."""
+    return moment - before if moment < before else moment - after if moment > after else 0.0
+
+
+def _clock(live: dict[str, Any], before: float, after: float, max_skew: float) -> tuple[dict[str, Any], dict]:
+    # The host's clock against the controller's: its reading at the probe's answer must fall between the controller's
+    # readings just before and just after the probe task; a loaded controller's delay is not skew. The service's
+    # clock against the host's at the same moment (its Date header, whole seconds) adds to that.
+    probed, served = live.get("probed_at"), live.get("server_time")
+    host = round(_outside(float(probed), before, after), 1) if probed else None
+    if served and probed:
+        service = round((host or 0.0) + float(served) - float(probed), 1)
+    else:
+        service = round(_outside(float(served), before, after), 1) if served else None
     worst = max(abs(host or 0), abs(service or 0))
     detail = (
         f"host {host if host is not None else '?'} s, service "
@@ -331,7 +344,9 @@ def judge(readings: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     errors, restarts = journal_errors(readings.get("journal") or [], unit)
 
     database, db_hit = _database(readings.get("db"))
-    clock, skew = _clock(http.get("/live") or {}, float(readings["controller_time"]), float(settings["max_skew"]))
+    after = float(readings["controller_time"])
+    before = float(readings.get("controller_time_before", after))
+    clock, skew = _clock(http.get("/live") or {}, before, after, float(settings["max_skew"]))
     checks = [
         _service(unit, version, http, errors, settings["service_name"], container=container),
         _config(env, settings),

@@ -169,6 +169,21 @@ def test_clock_skew_of_the_service_beyond_tolerance():
     assert result["facts"]["clock_skew_seconds"] == {"host": 0.0, "service": -600.0}
 
 
+def test_clock_skew_is_measured_against_the_window_around_the_probe_not_a_slow_controller():
+    # The controller noted its clock 1 s before the probe and, loaded, 8.5 s after the host's answer: no skew.
+    live = {**HEALTHY["http"]["/live"], "probed_at": NOW, "server_time": NOW - 600}
+    slow = readings(http={**HEALTHY["http"], "/live": live}, controller_time_before=NOW - 1, controller_time=NOW + 8.5)
+    assert judge(slow, SETTINGS)["facts"]["clock_skew_seconds"] == {"host": 0.0, "service": -600.0}
+    # A host whose clock reads 400 s ahead of the window is off by that much, and its service with it.
+    ahead = {**live, "probed_at": NOW + 408.5, "server_time": NOW + 408}
+    result = judge(
+        readings(http={**HEALTHY["http"], "/live": ahead}, controller_time_before=NOW - 1, controller_time=NOW + 8.5),
+        SETTINGS,
+    )
+    assert result["facts"]["clock_skew_seconds"] == {"host": 400.0, "service": 399.5}
+    assert checks(result)["clock"]["status"] == "FAIL"
+
+
 def test_slow_endpoint_and_low_disk():
     slow = endpoint(latency=2500.0)
     full = ["header", "/dev/vda 1000 990 10 99% /"]
