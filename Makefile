@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test setup image lab lab-down lint sanity pytest molecule clean
+.PHONY: demo test setup image lab lab-down lint sanity pytest molecule clean ee
 
 ## demo: fresh machine -> toolchain -> image -> lab -> the main job on the lab
 demo: lab
@@ -18,6 +18,10 @@ setup:
 
 image: setup
 	./lab/image/build.sh
+
+## ee: the execution environment image (ansible-builder on a local Debian base) that ansible-navigator.yml runs
+ee: setup
+	./ee/build.sh
 
 ## lab: bring the lab up (idempotent); lab-down: remove every lab container and network
 lab: setup

@@ -17,8 +17,10 @@ from packaging.version import Version
 
 
 def installed_collections() -> dict[str, str]:
+    # the .venv's own ansible-galaxy; in an execution environment, the one on PATH (pip's scripts directory)
+    galaxy = Path(sys.executable).with_name("ansible-galaxy")
     out = subprocess.run(
-        [str(Path(sys.executable).with_name("ansible-galaxy")), "collection", "list", "--format", "json"],
+        [str(galaxy) if galaxy.exists() else "ansible-galaxy", "collection", "list", "--format", "json"],
         check=True,
         capture_output=True,
         text=True,

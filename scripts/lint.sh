@@ -8,4 +8,4 @@ ansible-lint
 yamllint .
 ruff check .
 ruff format --check .
-shellcheck -x scripts/*.sh scripts/lib/*.sh lab/image/*.sh service/image/*.sh roles/registry/files/*.sh .ci/run
+shellcheck -x scripts/*.sh scripts/lib/*.sh lab/image/*.sh service/image/*.sh roles/registry/files/*.sh ee/*.sh ee/dnf-apt .ci/run
