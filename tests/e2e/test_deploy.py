@@ -26,9 +26,60 @@ from labutil import (
     sql,
     under_load,
 )
+from receiver import Receiver, closed_port
 
 pytestmark = pytest.mark.lab
 FAST = ["-e", "verify_timeout=20"]  # the fixtures never become healthy; no need to wait the default 60 s
+NOTIFY_SECRET = "hook/+=@%secret"
+POINTS = [
+    "before_preflight",
+    "after_preflight",
+    "before_stage",
+    "after_stage",
+    "before_migrate",
+    "after_migrate",
+    "before_switch",
+    "after_switch",
+    "on_rollback",
+    "on_failure",
+]
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def hooked(tmp_path, receiver, fail_at: str = "") -> list[str]:
+    """-e for a run with a recording hook at every point (failing at fail_at), a signed receiver, and one that is
+    down. The hook appends "<point> <host> <version> <run id>" to tmp_path/hooks.log on the controller."""
+    hook = tmp_path / "record.yml"
+    hook.write_text(f"""
+- name: record | Note the point
+  ansible.builtin.lineinfile:
+    path: {tmp_path}/hooks.log
+    line: "{{{{ [pipeline_hook.point, inventory_hostname, pipeline_hook.version, pipeline_hook.run_id] | join(' ') }}}}"
+    create: true
+    mode: "0600"
+  delegate_to: localhost
+  throttle: 1
+- name: record | Refuse at {fail_at or "no point"}
+  ansible.builtin.fail:
+    msg: the change window is closed
+  when: pipeline_hook.point == '{fail_at}'
+""")
+    notify = [
+        {"url": f"{receiver.url}/ops", "secret": NOTIFY_SECRET},
+        {"url": f"http://127.0.0.1:{closed_port()}/down", "format": "slack"},
+    ]
+    return ["-e", json.dumps({"ai_cs_hooks": {p: [str(hook)] for p in POINTS}, "ai_cs_notify": notify})]
+
+
+def hook_log(tmp_path) -> list[list[str]]:
+    log = tmp_path / "hooks.log"
+    return [line.split() for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def deploy(version: str, *extra: str, check: bool = True):
@@ -132,9 +183,27 @@ def test_fresh_deploy_at_vvv_shows_no_secret():
     assert "serving v1.0.0" in proc.stdout
 
 
-def test_upgrade_to_v1_1_0_with_a_verified_backup(tmp_path):
+def test_a_hook_failing_before_the_switch_stops_the_deploy_with_nothing_switched(tmp_path, receiver):
+    proc = deploy("v1.1.0", *hooked(tmp_path, receiver, fail_at="after_stage"), check=False)
+    assert proc.returncode != 0
+    said = " ".join(proc.stdout.split())
+    assert "the after_stage hook (" in said and "the change window is closed" in said
+    assert "Nothing was switched or migrated; the service still serves v1.0.0" in said
+    for host in APP_HOSTS:
+        assert current(host) == "releases/v1.0.0"
+    assert sql("SELECT version FROM schema_migrations") == "1"
+    assert lock_holder() == ""
+    points = [line[0] for line in hook_log(tmp_path)]
+    assert "before_switch" not in points and "before_migrate" not in points
+    assert points.count("on_failure") == 2, points  # each host stopped
+    (failure,) = receiver.events("/ops", secret=NOTIFY_SECRET)
+    assert failure["event"] == "failure" and failure["version"] == "v1.1.0" and failure["result"] == "failed"
+    assert "the change window is closed" in failure["text"]
+
+
+def test_upgrade_to_v1_1_0_with_a_verified_backup(tmp_path, receiver):
     with under_load("deploy v1.0.0 -> v1.1.0", tmp_path) as load:
-        proc = deploy("v1.1.0")
+        proc = deploy("v1.1.0", *hooked(tmp_path, receiver))
     assert load["failed"] == 0, f"each host is drained before it restarts: {load['failed_by_cause']}"
     assert {"v1.0.0", "v1.1.0"} <= set(load["versions"]), "the load ran across the whole switch"
     assert "0002_ticket_priority.up.sql (schema 1 -> 2)" in proc.stdout
@@ -152,6 +221,32 @@ def test_upgrade_to_v1_1_0_with_a_verified_backup(tmp_path):
     assert "TABLE public cs_sessions" in in_host("ai-cs-db", "pg_restore", "--list", backup)
     health = json.loads(run("curl", "-sf", "http://127.0.0.1:18081/actuator/health").stdout)
     assert health["version"] == "v1.1.0"
+    # the hooks ran at each point, in the pipeline's order (once around the database, per host around its switch)
+    log = hook_log(tmp_path)
+    assert {tuple(line[2:]) for line in log} == {("v1.1.0", re.search(r"run (\S+) by", proc.stdout)[1])}
+    order = [f"{point} {host}" for point, host, *_ in log]
+    app1, app2 = APP_HOSTS
+    for before, after in [
+        ("before_preflight", "after_preflight"),
+        ("after_preflight", "before_stage"),
+        ("before_stage", "after_stage"),
+    ]:
+        for host in APP_HOSTS:
+            assert order.index(f"{before} {host}") < order.index(f"{after} {host}"), order
+    migrate = [o for o in order if "_migrate" in o]
+    assert len(migrate) == 2 and migrate[0].startswith("before_migrate") and migrate[1].startswith("after_migrate")
+    assert order[order.index(migrate[1]) :] == [
+        f"before_switch {app1}",
+        f"after_switch {app1}",
+        f"before_switch {app2}",
+        f"after_switch {app2}",
+    ], order
+    # the deploy event reached the signed receiver; the one that is down made a warning, not a failure
+    (event,) = receiver.events("/ops", secret=NOTIFY_SECRET)
+    assert event["event"] == "deploy" and event["version"] == "v1.1.0" and event["from"] == ["v1.0.0"]
+    assert event["switched"] == APP_HOSTS and event["result"] == "success"
+    assert "WARNING: the deploy notification to 127.0.0.1 was not delivered" in " ".join(proc.stdout.split())
+    assert not leaked(proc.stdout, proc.stderr, json.dumps(event)) and NOTIFY_SECRET not in proc.stdout
 
 
 def test_signed_webhook_through_haproxy():
@@ -198,9 +293,9 @@ def test_failing_migration_leaves_database_and_service_as_they_were():
         ("v1.1.1-fixture.crash-at-start", "fixture build: crash at start"),
     ],
 )
-def test_unhealthy_release_is_rolled_back_and_marked_bad(fixture, cause, tmp_path):
+def test_unhealthy_release_is_rolled_back_and_marked_bad(fixture, cause, tmp_path, receiver):
     with under_load(f"deploy {fixture} (rolled back)", tmp_path) as load:
-        proc = deploy(fixture, *FAST, check=False)
+        proc = deploy(fixture, *FAST, *hooked(tmp_path, receiver), check=False)
     assert load["failed"] == 0, f"the failing host was out of rotation: {load['failed_by_cause']}"
     assert fixture not in load["versions"], "the bad release never answered a client"
     assert proc.returncode != 0
@@ -217,6 +312,12 @@ def test_unhealthy_release_is_rolled_back_and_marked_bad(fixture, cause, tmp_pat
     assert health["version"] == "v1.1.0"
     fact = json.loads(in_host("ai-cs-app1", "cat", "/etc/ansible/facts.d/ai_cs.fact"))
     assert fact["current"] == "v1.1.0" and fact["previous"] == "v1.0.0"
+    # the automatic rollback and the failure each reached the receiver; the on_rollback hook ran on ai-cs-app1
+    rolled, failed = receiver.events("/ops", secret=NOTIFY_SECRET)
+    assert rolled["event"] == "auto_rollback" and rolled["hosts"] == ["ai-cs-app1"] and rolled["from"] == "v1.1.0"
+    assert failed["event"] == "failure" and failed["host"] == "ai-cs-app1"
+    points = [f"{point} {host}" for point, host, *_ in hook_log(tmp_path)]
+    assert "on_rollback ai-cs-app1" in points and "after_switch ai-cs-app1" not in points
 
 
 def test_a_canary_failing_webhooks_is_rolled_back_after_the_first_batch(tmp_path):

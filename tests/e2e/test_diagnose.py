@@ -15,6 +15,7 @@ import time
 
 import pytest
 from labutil import APP_HOSTS, ROOT, current, in_host, leaked, playbook, print_times, run, secret, sql, wait_for
+from receiver import Receiver, closed_port
 
 pytestmark = pytest.mark.lab
 APP = APP_HOSTS[0]
@@ -83,13 +84,16 @@ def restore_env(content: str, host: str = APP, path: str = ENV_FILE) -> None:
     subprocess.run(["podman", "exec", "-i", host, "bash", "-c", f"cat > {path}"], input=content, text=True, check=True)
 
 
-def diagnosed_with_fault(inject, revert, meet=restarted_with_failure, preflight=None) -> tuple[dict, str]:
-    """Inject a fault, let the service meet it, diagnose (and with preflight=[extra args], run deploy's preflight);
-    always put things back and the service ready again. Returns the report and the output (preflight's after it)."""
+def diagnosed_with_fault(
+    inject, revert, meet=restarted_with_failure, preflight=None, extra: tuple[str, ...] = ()
+) -> tuple[dict, str]:
+    """Inject a fault, let the service meet it, diagnose (with the extra arguments; and with preflight=[extra args],
+    run deploy's preflight); always put things back and the service ready again. Returns the report and the output
+    (preflight's after it)."""
     inject()
     try:
         meet()
-        rc, report, out = diagnose()
+        rc, report, out = diagnose(*extra)
         if preflight is not None:
             out += "\nPREFLIGHT: " + preflight_says(*preflight)
     finally:
@@ -144,12 +148,23 @@ def test_check_mode_is_read_only_and_sends_no_webhook_and_limit_narrows_the_repo
 
 
 def test_postgresql_stopped():
-    report, out = diagnosed_with_fault(
-        lambda: in_host("ai-cs-db", "systemctl", "stop", "postgresql@15-main"),
-        lambda: in_host("ai-cs-db", "systemctl", "start", "postgresql@15-main"),
-        meet=lambda: None,  # the service keeps running; its next query meets the fault
-        preflight=[],
-    )
+    receiver = Receiver()
+    notify = [{"url": f"{receiver.url}/ops", "secret": "diag/+=@%"}, {"url": f"http://127.0.0.1:{closed_port()}/"}]
+    try:
+        report, out = diagnosed_with_fault(
+            lambda: in_host("ai-cs-db", "systemctl", "stop", "postgresql@15-main"),
+            lambda: in_host("ai-cs-db", "systemctl", "start", "postgresql@15-main"),
+            meet=lambda: None,  # the service keeps running; its next query meets the fault
+            preflight=[],
+            extra=("-e", json.dumps({"ai_cs_notify": notify})),
+        )
+        (event,) = receiver.events("/ops", secret="diag/+=@%")  # the signature checked
+    finally:
+        receiver.close()
+    # the failing checks reached the receiver (the one that is down only made a warning)
+    assert event["event"] == "diagnose_failure" and event["run_id"] == report["run_id"]
+    assert f"{APP} database: PostgreSQL is not reachable" in event["failed"]
+    assert "WARNING: the diagnose_failure notification to 127.0.0.1 was not delivered" in " ".join(out.split())
     db = check(report, "database")
     assert db["status"] == "FAIL" and db["cause"] == "PostgreSQL is not reachable"
     assert "check the PostgreSQL host, port and firewall" in db["fix"]
