@@ -235,7 +235,7 @@ def test_upgrade_to_v1_1_0_with_a_verified_backup(tmp_path, receiver):
             assert order.index(f"{before} {host}") < order.index(f"{after} {host}"), order
     migrate = [o for o in order if "_migrate" in o]
     assert len(migrate) == 2 and migrate[0].startswith("before_migrate") and migrate[1].startswith("after_migrate")
-    assert order[order.index(migrate[1]) :] == [
+    assert order[order.index(migrate[1]) + 1 :] == [
         f"before_switch {app1}",
         f"after_switch {app1}",
         f"before_switch {app2}",
