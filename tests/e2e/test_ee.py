@@ -26,7 +26,8 @@ def timed(*cmd: str, timeout: int = 900) -> tuple[subprocess.CompletedProcess, f
 def ee(fresh_lab):
     proc, seconds = timed("./ee/build.sh", timeout=1800)
     assert proc.returncode == 0, masked(proc.stderr[-4000:])
-    print(f"\nee/build.sh: {proc.stdout.strip()} in {seconds:.0f} s ({proc.stderr.strip().splitlines()[-1]})")
+    said = (proc.stderr.strip().splitlines() or ["already built"])[-1]
+    print(f"\nee/build.sh: {proc.stdout.strip()} in {seconds:.0f} s ({said})")
     return proc.stdout.strip()
 
 
