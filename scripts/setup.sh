@@ -114,6 +114,15 @@ esac
 install_packages "container DNS ($backend)" "$dns_package"
 [[ -x $dns_plugin ]] || die "$dns_plugin is missing although $dns_package is installed; reinstall it: apt-get install --reinstall $dns_package"
 
+# ansible-navigator (the execution environment, `make ee`) refuses to start podman containers without the POSIX
+# message queue filesystem at /dev/mqueue, which a systemd machine mounts and this one may not (/dev is rebuilt at
+# every boot, so this runs each time; idempotent).
+if ! mountpoint -q /dev/mqueue; then
+  mkdir -p /dev/mqueue
+  mount -t mqueue mqueue /dev/mqueue || die "cannot mount /dev/mqueue (mount -t mqueue mqueue /dev/mqueue); ansible-navigator needs it"
+  log "mounted /dev/mqueue (for ansible-navigator)"
+fi
+
 # --- Python tooling ----------------------------------------------------------------------------
 stamp="$VENV/.requirements.sha256"
 want_hash=$(cat "$ROOT/requirements.txt" "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1)
