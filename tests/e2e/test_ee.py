@@ -108,9 +108,9 @@ def test_ansible_runner_runs_the_same_ee(ee, work):
         f"{ROOT}:{ROOT}:Z",
         "--container-option=--net=host",
         "--container-option=--uts=host",
-        # runner's default is <private data dir>/inventory; the checkout's, as AWX's inventory source gives it
-        "--inventory",
-        str(ROOT / "inventories/lab/hosts.yml"),
+        # the checkout's inventory, as AWX's inventory source gives it (runner's own is <private data dir>/inventory)
+        "--cmdline",
+        f"-i {ROOT / 'inventories/lab/hosts.yml'}",
     )
     print(f"ansible-runner run diagnose in the EE: {seconds:.1f} s (rc {proc.returncode})")
     assert proc.returncode == 0, masked(proc.stdout[-3000:])
