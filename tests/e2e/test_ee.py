@@ -109,8 +109,7 @@ def test_ansible_runner_runs_the_same_ee(ee, work):
         "--container-option=--net=host",
         "--container-option=--uts=host",
         # the checkout's inventory, as AWX's inventory source gives it (runner's own is <private data dir>/inventory)
-        "--cmdline",
-        f"-i {ROOT / 'inventories/lab/hosts.yml'}",
+        f"--cmdline=-i {ROOT / 'inventories/lab/hosts.yml'}",
     )
     print(f"ansible-runner run diagnose in the EE: {seconds:.1f} s (rc {proc.returncode})")
     assert proc.returncode == 0, masked(proc.stdout[-3000:])
