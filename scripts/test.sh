@@ -84,7 +84,8 @@ lab_suites() {
   # beside the Molecule scenarios; then, once the scenarios are done, the ones whose clients send 50 requests/s
   # through haproxy during deploys and rollbacks (and assert none fails): on two cores shared with two scenarios,
   # the one host left serving during a switch was starved into refusing requests.
-  local quiet=(tests/e2e/test_diagnose.py tests/e2e/test_hardening.py tests/e2e/test_monitoring.py) rc=0
+  local quiet=(tests/e2e/test_diagnose.py tests/e2e/test_hardening.py tests/e2e/test_monitoring.py tests/e2e/test_ee.py)
+  local rc=0
   pytest -m lab -p no:cacheprovider -s --durations=15 "${quiet[@]}" || rc=1
   wait_for_phase_2
   pytest -m lab -p no:cacheprovider -s --durations=15 "${quiet[@]/#/--ignore=}" --ignore="$image_suite" || rc=1
