@@ -25,6 +25,7 @@ from labutil import (
     under_load,
     webhook,
 )
+from receiver import Receiver
 
 pytestmark = pytest.mark.lab
 RELEASES = "/opt/ai-customer-service/releases"
@@ -138,8 +139,15 @@ def test_config_only_rollback_brings_back_the_earlier_config_then_changes_nothin
     previous = in_host(APP_HOSTS[0], "cat", f"{RELEASES}/v1.1.0/ai-customer-service.env.previous")
     serving = env_of(APP_HOSTS[0], "v1.1.0")
     assert previous != serving, "the fixture left an earlier config behind"
-    with under_load("config-only rollback", tmp_path) as load:
-        proc = rollback(config_only=True)
+    receiver = Receiver()
+    try:
+        with under_load("config-only rollback", tmp_path) as load:
+            proc = rollback(config_only=True, ai_cs_notify=[{"url": f"{receiver.url}/ops", "secret": "rb/+=@%"}])
+        (event,) = receiver.events("/ops", secret="rb/+=@%")  # the signature checked
+    finally:
+        receiver.close()
+    assert event["event"] == "rollback" and event["version"] == "v1.1.0" and event["result"] == "success"
+    assert event["switched"] == APP_HOSTS and "rollback v1.1.0 done" in event["text"]
     assert load["failed"] == 0, f"each host is drained before it restarts: {load['failed_by_cause']}"
     assert "the earlier config of v1.1.0" in proc.stdout
     for host in APP_HOSTS:
