@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # own-lab.sh NAME COMMAND...: run COMMAND against a lab of its own, beside the lab `make lab` brings up (make test
-# runs the image-mode suite on one with AI_CS_TEST_IMAGE_MODE=1).
+# runs the image-mode suite on one, unless AI_CS_TEST_IMAGE_MODE=0).
 #
 # The second lab has the same host names, subnet and published ports as the first (the playbooks, the inventory and
 # the tests need no change), and shares nothing with it: COMMAND runs

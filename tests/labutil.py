@@ -180,7 +180,7 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
-# Two labs can run at once (scripts/own-lab.sh; make test with AI_CS_TEST_IMAGE_MODE=1). Their runs under load take
+# Two labs can run at once (scripts/own-lab.sh; make test runs the image-mode suite on one). Their runs under load take
 # turns on this machine-wide lock, so no zero-failed-requests assertion measures two labs' clients and switches at
 # once. It does not keep the other lab's other runs off the cores: beside the other lab's deploys, 95 of 11,276
 # requests failed (haproxy's checks of the host left serving timed out).
