@@ -42,8 +42,26 @@ def run_module(name: str, args: dict, check: bool = False, verbosity: int = 0) -
         cmd.append("-" + "v" * verbosity)
     proc = subprocess.run(cmd, check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     output = proc.stdout + proc.stderr
-    start = proc.stdout.find("{\n")
+    return json_document(proc.stdout, output)["plays"][0]["tasks"][0]["hosts"]["localhost"], output
+
+
+def json_document(stdout: str, context: str = "") -> dict:
+    """The JSON callback's document in ansible's stdout (the timing callback may print after it)."""
+    start = stdout.find("{\n")
     if start < 0:
-        raise AssertionError(f"no JSON result from ansible:\n{output}")
-    doc, _ = json.JSONDecoder().raw_decode(proc.stdout[start:])  # the timing callback may print after it
-    return doc["plays"][0]["tasks"][0]["hosts"]["localhost"], output
+        raise AssertionError(f"no JSON result from ansible:\n{(context or stdout)[-3000:]}")
+    return json.JSONDecoder().raw_decode(stdout[start:])[0]
+
+
+def run_playbook(
+    playbook: Path, inventory: Path, extra: dict, *, as_json: bool = False, verbosity: int = 0, env: dict | None = None
+) -> tuple[int, str, str]:
+    """ansible-playbook with this project's ansible.cfg; (exit status, stdout, stderr). as_json: the JSON callback."""
+    environ = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", **(env or {})}
+    if as_json:
+        environ["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
+    cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook), "-e", json.dumps(extra)]
+    if verbosity:
+        cmd.append("-" + "v" * verbosity)
+    proc = subprocess.run(cmd, check=False, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr

@@ -6,16 +6,14 @@ real deploy."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from ansible_run import json_document, run_playbook
 from receiver import Receiver, closed_port
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 SECRET = "n0t/+=@%ify"  # the receiver's signing secret
 TOKEN = "T0KEN-in-the-url-5f3a"  # as a Slack webhook URL carries one
 
@@ -84,32 +82,15 @@ def harness(tmp_path: Path, extra: dict, verbosity: int = 0) -> tuple[int, str]:
     inventory = tmp_path / "hosts.yml"
     hosts = {h: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable} for h in ("h1", "h2")}
     inventory.write_text(json.dumps({"all": {"children": {"app": {"hosts": hosts}}}}))
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-    }
-    cmd = [
-        str(BIN / "ansible-playbook"),
-        "-i",
-        str(inventory),
-        str(tmp_path / "playbooks/harness.yml"),
-        "-e",
-        json.dumps({"event": "deploy", **extra}),
-    ]
-    if verbosity:
-        cmd.append("-" + "v" * verbosity)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
+    rc, out, err = run_playbook(
+        tmp_path / "playbooks/harness.yml", inventory, {"event": "deploy", **extra}, as_json=True, verbosity=verbosity
+    )
+    return rc, out + err
 
 
 def results(out: str, task: str) -> dict:
     """{host: result} of the harness task of that name, from the JSON callback's document."""
-    start = out.find("{\n")
-    assert start >= 0, f"no JSON document from ansible:\n{out[-3000:]}"
-    doc, _ = json.JSONDecoder().raw_decode(out[start:])  # the timing callback may print after it
-    found = [t for t in doc["plays"][0]["tasks"] if t["task"]["name"] == task]
+    found = [t for t in json_document(out)["plays"][0]["tasks"] if t["task"]["name"] == task]
     assert found, f"no task {task!r}"
     return found[0]["hosts"]
 
@@ -200,17 +181,8 @@ def test_the_request_step_refuses_malformed_hooks_and_receivers_before_any_host(
     inventory.write_text(json.dumps({"all": {"children": {"app": {"hosts": app}}}}))
 
     def request(extra: dict) -> tuple[int, str]:
-        env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-        cmd = [
-            str(BIN / "ansible-playbook"),
-            "-i",
-            str(inventory),
-            str(ROOT / "playbooks/deploy.yml"),
-            "-e",
-            json.dumps({"version": "v1.1.0", **extra}),
-        ]
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-        return proc.returncode, " ".join((proc.stdout + proc.stderr).split())
+        rc, out, err = run_playbook(ROOT / "playbooks/deploy.yml", inventory, {"version": "v1.1.0", **extra})
+        return rc, " ".join((out + err).split())
 
     cases = [
         ({"ai_cs_hooks": {"before_lunch": ["hooks/x.yml"]}}, "ai_cs_hooks (pipeline_hooks) must map points"),

@@ -5,16 +5,14 @@ the pipeline role's own request step, on localhost (it contacts no host)."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from ansible_run import json_document, run_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 
 PLAYBOOK = """
 - name: Request step alone
@@ -40,23 +38,9 @@ def who(tmp_path: Path, extra: dict, user: str = "alice") -> str:
     inventory = tmp_path / "hosts.yml"
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     inventory.write_text(json.dumps({"all": {"children": {"app": {"hosts": {"app1": local}}}}}))
-    env = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-        "USER": user,
-    }
-    proc = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", str(inventory), str(tmp_path / "request.yml"), "-e", json.dumps(extra)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    doc, _ = json.JSONDecoder().raw_decode(proc.stdout[proc.stdout.find("{\n") :])
+    rc, out, err = run_playbook(tmp_path / "request.yml", inventory, extra, as_json=True, env={"USER": user})
+    assert rc == 0, out[-3000:] + err[-2000:]
+    doc = json_document(out)
     task = next(t for t in doc["plays"][0]["tasks"] if t["task"]["name"] == "Who")
     return next(iter(task["hosts"].values()))["msg"].removeprefix("WHO ")
 
