@@ -10,7 +10,7 @@ import re
 import time
 
 import pytest
-from labutil import HOSTS, ROOT, in_host, recap, run, sql
+from labutil import APP_HOSTS, HOSTS, ROOT, in_host, recap, run, sql
 
 pytestmark = pytest.mark.lab
 
@@ -138,6 +138,35 @@ def test_load_balancer_published_on_loopback_with_runtime_api(lab_from_nothing):
     assert internal.stdout in {"200", "503"}  # the internal front end (metrics, actuator) is published too
     stats = run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:18404/stats", check=False)
     assert stats.stdout == "401"  # the stats page asks for a login
+
+
+def servers() -> list[str]:
+    cfg = in_host("ai-cs-lb", "cat", "/etc/haproxy/haproxy.cfg")
+    return re.findall(r"^\s*server (\S+) ", cfg, re.MULTILINE)
+
+
+def test_the_lab_grows_to_n_app_hosts_and_back(lab_from_nothing):
+    """AI_CS_LAB_APP_HOSTS=3: a third app host, in the inventory, haproxy and Prometheus; unset: back to two."""
+    wrong = run("ansible-playbook", "playbooks/lab.yml", "-e", "lab_app_hosts=17", check=False)
+    assert wrong.returncode != 0 and "the lab cannot run '17' app hosts" in " ".join(wrong.stdout.split())
+    assert sorted(lab_objects()[0]) == sorted(HOSTS)  # nothing changed
+    grown = run("env", "AI_CS_LAB_APP_HOSTS=3", "ansible-playbook", "playbooks/lab.yml")
+    assert all(r["failed"] == 0 for r in recap(grown.stdout).values())
+    assert "ai-cs-app3" in lab_objects()[0]
+    assert json.loads((ROOT / "build/lab-ssh/lab.json").read_text())["app_hosts"] == [*APP_HOSTS, "ai-cs-app3"]
+    inventory = json.loads(run("ansible-inventory", "--list").stdout)  # no variable: the lab's record
+    assert inventory["app"]["hosts"] == [*APP_HOSTS, "ai-cs-app3"]
+    assert servers() == [*APP_HOSTS, "ai-cs-app3"]
+    assert "ai-cs-app3:8080" in in_host("ai-cs-mon", "cat", "/etc/prometheus/prometheus.yml")
+    assert re.search(r"^ai-cs-app3 \| SUCCESS", run("ansible", "app", "-m", "ansible.builtin.ping").stdout, re.M)
+
+    shrunk = run("ansible-playbook", "playbooks/lab.yml")
+    assert all(r["failed"] == 0 for r in recap(shrunk.stdout).values())
+    assert sorted(lab_objects()[0]) == sorted(HOSTS)
+    volumes = run("podman", "volume", "ls", "--format", "{{.Name}}").stdout.split()
+    assert "ai-cs-app3-containers" not in volumes and "ai-cs-app2-containers" in volumes
+    assert servers() == APP_HOSTS
+    assert json.loads(run("ansible-inventory", "--list").stdout)["app"]["hosts"] == APP_HOSTS
 
 
 def test_lab_down_leaves_nothing():
