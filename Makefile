@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test setup image lab lab-down lint sanity pytest molecule clean ee
+.PHONY: demo test setup image lab lab-down lint sanity pytest molecule clean ee bench
 
 ## demo: fresh machine -> toolchain -> image -> lab -> the main job on the lab
 demo: lab
@@ -22,6 +22,12 @@ image: setup
 ## ee: the execution environment image (ansible-builder on a local Debian base) that ansible-navigator.yml runs
 ee: setup
 	./ee/build.sh
+
+## bench: deploy, rollback and diagnose timed on lab fleets of 1, 2, 4 and 8 app hosts, against their floor, a bare
+## swap and the runbook's manual rollback, under load (not part of make test; about an hour). BENCH_ARGS="--hosts 1,2
+## --reps 1" to narrow it; BENCH_DB_MB=1024 for a bigger database. Writes build/bench/results.{json,md,png}.
+bench: setup
+	python3 bench/bench.py $(BENCH_ARGS)
 
 ## lab: bring the lab up (idempotent); lab-down: remove every lab container and network
 lab: setup

@@ -1,0 +1,475 @@
+#!/usr/bin/env python3
+# Copyright: ai-customer-service contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""make bench: deploy, rollback and diagnose on lab fleets of 1, 2, 4 and 8 app hosts, against their floor.
+
+    bench/bench.py [--hosts 1,2,4,8] [--reps 3] [--db-mb 200] [--batch canary,25%] [--out build/bench]
+
+For each fleet size N the lab is brought to N app hosts (AI_CS_LAB_APP_HOSTS=N playbooks/lab.yml), the database is
+filled to --db-mb (a table of its own, bench_fill, written once), and then, each --reps times and each under the
+project's load prober (scripts/probe.py through haproxy, 50 requests/s, a quarter signed webhooks):
+  upgrade     deploy.yml v1.0.0 -> v1.1.0 (preflight, lock, verified backup, migration, drained switch, canary)
+  no-op       deploy.yml of the version already serving
+  config      deploy.yml of the same version with a changed setting (ai_cs_log_level=debug)
+  config-rb   rollback.yml config_only=true (runbook 6.2: the config before that change)
+  rollback    rollback.yml v1.0.0 (code, a release on disk)
+  diagnose    diagnose.yml (the 60-second diagnostic)
+then, as baselines on the same lab under the same load:
+  bare-swap   bench/bare-swap.yml v1.1.0: only what ansistrano's download_unarchive strategy does
+  runbook-rb  bench/runbook-rollback.sh: the runbook's own manual rollback (section 6.1), one host after another
+and, without load, the work no deploy can avoid (the floor): pg_dump -Fc and a full pg_restore read of the same
+database, download + checksum + unpack of the artifact on an app host, the service's start-to-ready time, and the
+v1.1.0 migration (run in a transaction that is rolled back).
+
+Writes build/bench/results.json (every run, its 12 slowest tasks, its prober summary, the machine's cores and load),
+results.md (the table, the ratios, the model) and results.png (wall time against fleet size, the floor drawn).
+Each run's wall time is reported beside its failed requests; a failed run stops the bench (its output is kept in
+build/bench/logs/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from ansible_run import json_document  # noqa: E402 - the tests' helpers, one level up
+from labutil import ENV, in_host, run, under_load  # noqa: E402
+
+OLD, NEW = "v1.0.0", "v1.1.0"
+DB = "ai_customer_service"
+INSTALL = "/opt/ai-customer-service"
+OPERATIONS = ["upgrade", "no-op", "config", "config-rb", "rollback", "diagnose", "bare-swap", "runbook-rb"]
+LABELS = {
+    "upgrade": "deploy (upgrade)",
+    "no-op": "deploy (same version)",
+    "config": "deploy (config change)",
+    "config-rb": "rollback (config only)",
+    "rollback": "rollback (code, on disk)",
+    "diagnose": "diagnose",
+    "bare-swap": "bare swap (ansistrano-like)",
+    "runbook-rb": "runbook 6.1 by hand",
+}
+# each operation's floor: the irreducible steps it must take (ready: per batch, one host's start-to-ready)
+FLOOR = {
+    "upgrade": ("dump", "restore_read", "fetch", "migration", "ready"),
+    "bare-swap": ("fetch", "ready"),
+    "rollback": ("ready",),
+    "config-rb": ("ready",),
+    "config": ("ready",),
+    "runbook-rb": ("ready",),
+}
+PER_BATCH = {"ready"}
+
+
+def log(message: str) -> None:
+    print(f"[bench {datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+def pipeline_batches(spec: str, fleet: int) -> dict:
+    """The pipeline's own rule for deploy_batch_size (filter_plugins/ai_cs.py): {sizes, problem}."""
+    sys.path.insert(0, str(ROOT / "filter_plugins"))
+    from ai_cs import batches as rule  # noqa: PLC0415 - the filter file, not a package
+
+    return rule(spec, fleet)
+
+
+def batches(spec: str, fleet: int) -> list[int]:
+    """The switch's batch sizes for deploy_batch_size=spec over fleet hosts (as the pipeline's serial: runs them)."""
+    sizes = pipeline_batches(spec, fleet)["sizes"] or [1]
+    out, left = [], fleet
+    for size in sizes + [sizes[-1]] * fleet:
+        if left <= 0:
+            break
+        out.append(min(size, left))
+        left -= size
+    return out
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.out = Path(args.out)
+        (self.out / "logs").mkdir(parents=True, exist_ok=True)
+        self.results: dict = {
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": machine(),
+            "settings": {"hosts": args.hosts, "reps": args.reps, "db_mb": args.db_mb, "batch": args.batch,
+                         "rate": args.rate, "webhook_share": 0.25},
+            "runs": [],
+            "floor": {},
+            "lab": {},
+        }  # fmt: skip
+
+    # -- running things ------------------------------------------------------------------------------------------
+    def playbook(self, path: str, *extra: str, **variables: object) -> tuple[float, list[dict]]:
+        """ansible-playbook with the JSON callback; (wall seconds, its 12 slowest tasks). A failure stops the bench."""
+        env = {**ENV, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", **self.env}
+        cmd = ["ansible-playbook", path, "-e", json.dumps(variables), *extra]
+        started = time.monotonic()
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600, check=False)
+        seconds = time.monotonic() - started
+        name = f"{Path(path).stem}-{len(self.results['runs']):03d}.json"
+        (self.out / "logs" / name).write_text(proc.stdout + proc.stderr)
+        if proc.returncode != 0:
+            raise SystemExit(f"bench: {' '.join(cmd)} failed ({proc.returncode}); its output: {self.out}/logs/{name}")
+        return seconds, slowest_tasks(json_document(proc.stdout, proc.stderr))
+
+    def measured(self, fleet: int, operation: str, rep: int, action) -> None:
+        """action() under the prober; recorded with its wall time, its slowest tasks and the failed requests."""
+        directory = self.out / "logs" / f"n{fleet}-{operation}-{rep}"
+        directory.mkdir(parents=True, exist_ok=True)
+        load_before = os.getloadavg()[0]
+        with under_load(operation, directory, rate=self.args.rate) as load:
+            seconds, tasks = action()
+        probe = {k: load.get(k) for k in ("requests", "ok", "failed", "failed_by_cause", "latency_ms", "versions")}
+        probe["outage_seconds"] = round(sum(w["seconds"] for w in load.get("outage_windows", [])), 2)
+        self.results["runs"].append({
+            "hosts": fleet, "operation": operation, "rep": rep, "seconds": round(seconds, 2), "tasks": tasks,
+            "load": probe, "loadavg_before": round(load_before, 2),
+        })  # fmt: skip
+        log(f"N={fleet} {operation:<10} #{rep}: {seconds:6.1f} s, {probe['failed']} of {probe['requests']} failed")
+        self.save()
+
+    def save(self) -> None:
+        (self.out / "results.json").write_text(json.dumps(self.results, indent=2, sort_keys=True) + "\n")
+
+    # -- the lab -------------------------------------------------------------------------------------------------
+    def lab(self, fleet: int) -> None:
+        self.env = {"AI_CS_LAB_APP_HOSTS": str(fleet)}
+        log(f"lab with {fleet} app hosts")
+        started = time.monotonic()
+        self.playbook("playbooks/lab.yml")
+        self.results["lab"][str(fleet)] = {"up_seconds": round(time.monotonic() - started, 1)}
+        # every app host on v1.0.0 with the lab's settings (new hosts get their first deploy; a shrunk fleet's
+        # hosts are already there)
+        self.playbook("playbooks/deploy.yml", version=OLD)
+        self.fill()
+
+    def fill(self) -> None:
+        """The database to --db-mb: bench_fill rows of random text (compresses about as a message table does)."""
+        target = self.args.db_mb * 1024 * 1024
+        size = int(self.db_sql("SELECT pg_database_size(current_database())"))
+        if size < target * 0.95:
+            rows = int((target - size) / 1100)  # ~1 KB of text per row plus its header
+            log(f"filling {DB} from {size >> 20} MB to {self.args.db_mb} MB ({rows} rows)")
+            self.db_sql(
+                "CREATE TABLE IF NOT EXISTS bench_fill (id bigserial PRIMARY KEY, body text NOT NULL);"
+                "ALTER TABLE bench_fill OWNER TO ai_cs;"
+                f"INSERT INTO bench_fill (body) SELECT string_agg(md5(random()::text), ' ') FROM "
+                f"generate_series(1, {rows}) g, generate_series(1, 30) p GROUP BY g;"
+                "VACUUM ANALYZE bench_fill;"
+            )
+        self.results["db_bytes"] = int(self.db_sql("SELECT pg_database_size(current_database())"))
+
+    @staticmethod
+    def db_sql(query: str) -> str:
+        return in_host(
+            "ai-cs-db", "runuser", "-u", "postgres", "--", "psql", "-p", "5434", "-d", DB, "-tAq", "-v",
+            "ON_ERROR_STOP=1", "-c", query,
+        ).strip()  # fmt: skip
+
+    # -- the floor -----------------------------------------------------------------------------------------------
+    def floor(self, fleet: int) -> None:
+        """The irreducible work, measured on this lab without load (median of reps)."""
+        app = "ai-cs-app1"
+        tarball = f"ai-customer-service-{NEW}-linux-amd64.tar.gz"
+        steps = {
+            "dump": ("ai-cs-db", "runuser -u postgres -- pg_dump -p 5434 -Fc -f /tmp/bench.pgc " + DB),
+            "restore_read": ("ai-cs-db", "pg_restore --file=/dev/null /tmp/bench.pgc"),
+            "fetch": (app, f"rm -rf /tmp/bench-fetch && mkdir /tmp/bench-fetch && cd /tmp/bench-fetch && "
+                           f"curl -sfO http://ai-cs-artifacts:8000/{tarball} && "
+                           f"curl -sf http://ai-cs-artifacts:8000/SHA256SUMS | grep ' {tarball}$' | sha256sum -c - "
+                           f">/dev/null && tar -xzf {tarball}"),
+            "ready": (app, "systemctl restart ai-customer-service && "
+                           "until curl -sf -o /dev/null http://127.0.0.1:8080/ready; do sleep 0.05; done"),
+        }  # fmt: skip
+        figures: dict[str, list[float]] = {name: [] for name in [*steps, "migration"]}
+        migration = (ROOT / "service/db/migration/0002_ticket_priority.up.sql").read_text()
+        for _ in range(self.args.reps):
+            for name, (host, script) in steps.items():
+                started = time.monotonic()
+                in_host(host, "bash", "-c", f"set -euo pipefail; {script}")
+                figures[name].append(time.monotonic() - started)
+            # v1.1.0's migration on a schema without it, rolled back: the same ALTERs and index on the same rows
+            started = time.monotonic()
+            self.db_sql(
+                "BEGIN; ALTER TABLE cs_tickets DROP COLUMN IF EXISTS priority;"
+                "ALTER TABLE cs_messages DROP COLUMN IF EXISTS content_length;"
+                "DROP INDEX IF EXISTS cs_tickets_status_priority_idx;" + migration + "ROLLBACK;"
+            )
+            figures["migration"].append(time.monotonic() - started)
+        in_host("ai-cs-db", "rm", "-f", "/tmp/bench.pgc")
+        in_host(app, "rm", "-rf", "/tmp/bench-fetch")
+        self.results["floor"][str(fleet)] = {k: round(statistics.median(v), 3) for k, v in figures.items()}
+        log(f"N={fleet} floor: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.results["floor"][str(fleet)].items()))
+
+    # -- one fleet size ------------------------------------------------------------------------------------------
+    def fleet(self, fleet: int) -> None:
+        self.lab(fleet)
+        self.floor(fleet)
+        batch = ["-e", f"deploy_batch_size={self.args.batch}"]
+        for rep in range(1, self.args.reps + 1):
+            steps = [
+                ("upgrade", lambda: self.playbook("playbooks/deploy.yml", *batch, version=NEW)),
+                ("no-op", lambda: self.playbook("playbooks/deploy.yml", *batch, version=NEW)),
+                ("config", lambda: self.playbook("playbooks/deploy.yml", *batch, version=NEW, ai_cs_log_level="debug")),
+                ("config-rb", lambda: self.playbook("playbooks/rollback.yml", *batch, version=NEW, config_only=True)),
+                ("rollback", lambda: self.playbook("playbooks/rollback.yml", *batch, version=OLD)),
+                ("diagnose", lambda: self.playbook("playbooks/diagnose.yml")),
+            ]
+            for operation, action in steps:
+                self.measured(fleet, operation, rep, action)
+        for rep in range(1, self.args.reps + 1):
+            self.measured(fleet, "bare-swap", rep, lambda: self.playbook("bench/bare-swap.yml", version=NEW))
+            self.measured(fleet, "runbook-rb", rep, self.runbook_rollback)
+
+    def runbook_rollback(self) -> tuple[float, list[dict]]:
+        started = time.monotonic()
+        apps = json.loads((ROOT / "build/lab-ssh/lab.json").read_text())["app_hosts"]
+        run("bench/runbook-rollback.sh", OLD, *apps)
+        return time.monotonic() - started, []
+
+    def main(self) -> None:
+        for fleet in self.args.hosts:
+            self.fleet(fleet)
+            self.results["floor"][str(fleet)]["batches"] = batches(self.args.batch, fleet)
+        self.results["ended"] = datetime.now(UTC).isoformat(timespec="seconds")
+        self.results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+        self.save()
+        report(self.results, self.out)
+
+
+def machine() -> dict:
+    mem = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    return {
+        "cores": os.cpu_count(),
+        "cpu": next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name")), platform.processor()),
+        "mem_gb": round(int(mem["MemTotal"].split()[0]) / 1024**2, 1),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "kernel": platform.release(),
+        "ansible_forks": 10,
+    }  # fmt: skip
+
+
+def slowest_tasks(document: dict, keep: int = 12) -> list[dict]:
+    """The tasks that took the most wall time (a task's first start to its last end, over its hosts; a task run in
+    several plays or batches adds up), as the timing callback would list them."""
+    spent: dict[str, float] = {}
+    for play in document.get("plays", []):
+        for task in play.get("tasks", []):
+            duration = task["task"].get("duration", {})
+            if "start" in duration and "end" in duration:
+                start = datetime.fromisoformat(duration["start"].replace("Z", "+00:00"))
+                end = datetime.fromisoformat(duration["end"].replace("Z", "+00:00"))
+                name = task["task"]["name"] or "(unnamed)"
+                spent[name] = spent.get(name, 0.0) + (end - start).total_seconds()
+    top = sorted(spent.items(), key=lambda item: -item[1])[:keep]
+    return [{"task": name, "seconds": round(seconds, 2)} for name, seconds in top]
+
+
+# -- the report --------------------------------------------------------------------------------------------------
+def summarize(results: dict) -> dict[str, dict[int, dict]]:
+    """operation -> hosts -> {median, min, max, failed, requests, outage}."""
+    table: dict[str, dict[int, dict]] = {}
+    for entry in results["runs"]:
+        cell = table.setdefault(entry["operation"], {}).setdefault(entry["hosts"], {"s": [], "failed": 0, "req": 0,
+                                                                                  "outage": 0.0})  # fmt: skip
+        cell["s"].append(entry["seconds"])
+        cell["failed"] += entry["load"]["failed"] or 0
+        cell["req"] += entry["load"]["requests"] or 0
+        cell["outage"] = max(cell["outage"], entry["load"]["outage_seconds"])
+    for per_host in table.values():
+        for cell in per_host.values():
+            cell.update(median=statistics.median(cell["s"]), min=min(cell["s"]), max=max(cell["s"]))
+    return table
+
+
+def floor_of(results: dict, operation: str, fleet: int) -> float | None:
+    """The operation's irreducible seconds on that fleet (per-batch steps times the number of batches)."""
+    figures = results["floor"].get(str(fleet))
+    if operation not in FLOOR or not figures:
+        return None
+    runs = len(figures.get("batches") or batches(results["settings"]["batch"], fleet))
+    if operation in ("bare-swap", "runbook-rb"):
+        runs = fleet  # one host at a time
+    return sum(figures[step] * (runs if step in PER_BATCH else 1) for step in FLOOR[operation])
+
+
+def fit(points: list[tuple[int, int, float]]) -> tuple[float, float, float]:
+    """Least squares of seconds = fixed + per_batch * batches + per_host * hosts over (hosts, batches, seconds);
+    with fewer than three fleet sizes, per_host is taken as 0."""
+    import numpy as np  # noqa: PLC0415 - matplotlib's dependency, installed with it (bench/requirements.txt)
+
+    hosts = np.array([p[0] for p in points], dtype=float)
+    runs = np.array([p[1] for p in points], dtype=float)
+    seconds = np.array([p[2] for p in points], dtype=float)
+    if len(set(hosts)) >= 3:
+        design = np.column_stack([np.ones_like(hosts), runs, hosts])
+        coef, *_ = np.linalg.lstsq(design, seconds, rcond=None)
+        return float(coef[0]), float(coef[1]), float(coef[2])
+    design = np.column_stack([np.ones_like(hosts), runs])
+    coef, *_ = np.linalg.lstsq(design, seconds, rcond=None)
+    return float(coef[0]), float(coef[1]), 0.0
+
+
+def model(results: dict, table: dict) -> list[str]:
+    lines = []
+    spec = results["settings"]["batch"]
+    for operation in ("upgrade", "rollback"):
+        points = [(n, len(batches(spec, n)), c["median"]) for n, c in sorted(table.get(operation, {}).items())]
+        if len(points) < 2:
+            continue
+        fixed, per_batch, per_host = fit(points)
+        lines.append(
+            f"- {LABELS[operation]}: {fixed:.1f} s + {per_batch:.1f} s per batch + {per_host:.2f} s per host "
+            f"(least squares over N = {', '.join(str(p[0]) for p in points)})"
+        )
+        for fleet, batch in ((100, "canary,10%"), (100, "canary,25%"), (1000, "canary,10%"), (1000, "canary,25%")):
+            sizes = batches(batch, fleet)
+            predicted = fixed + per_batch * len(sizes) + per_host * fleet
+            lines.append(
+                f"  - {fleet} app hosts, deploy_batch_size={batch} ({len(sizes)} batches, the largest {max(sizes)} "
+                f"hosts, forks >= {max(sizes)}): **{predicted / 60:.1f} min**"
+            )
+    return lines
+
+
+def report(results: dict, out: Path) -> None:
+    table = summarize(results)
+    fleets = sorted({entry["hosts"] for entry in results["runs"]})
+    head = "| operation | " + " | ".join(f"N={n}" for n in fleets) + " |"
+    lines = [
+        f"Measured {results['started']} on {results['machine']['cores']} cores ({results['machine']['cpu']}), "
+        f"load {results['machine']['loadavg_start'][0]} at the start; database {results.get('db_bytes', 0) >> 20} MB; "
+        f"deploy_batch_size={results['settings']['batch']}; under {results['settings']['rate']:g} requests/s. "
+        "Wall seconds, median of "
+        f"{results['settings']['reps']} (min-max), then failed requests of all runs / requests, the longest outage.",
+        "",
+        head,
+        "|---|" + "---|" * len(fleets),
+    ]
+    for operation in OPERATIONS:
+        if operation not in table:
+            continue
+        cells = []
+        for fleet in fleets:
+            c = table[operation].get(fleet)
+            if not c:
+                cells.append("")
+                continue
+            outage = f", outage {c['outage']:.1f} s" if c["outage"] else ""
+            cells.append(
+                f"**{c['median']:.1f}** ({c['min']:.1f}-{c['max']:.1f}); {c['failed']}/{c['req']} failed{outage}"
+            )
+        lines.append(f"| {LABELS[operation]} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Ratios: wall time (median) over the floor (the irreducible work of that operation on that fleet).",
+        "",
+    ]
+    lines += [head, "|---|" + "---|" * len(fleets)]
+    for operation in OPERATIONS:
+        if operation not in table or operation not in FLOOR:
+            continue
+        cells = []
+        for fleet in fleets:
+            c, floor = table[operation].get(fleet), floor_of(results, operation, fleet)
+            cells.append(f"{c['median'] / floor:.1f}x (floor {floor:.1f} s)" if c and floor else "")
+        lines.append(f"| {LABELS[operation]} | " + " | ".join(cells) + " |")
+    lines += ["", "Floor per fleet (median seconds): " + "; ".join(
+        f"N={n}: " + ", ".join(f"{k} {v:.2f}" for k, v in results["floor"][str(n)].items() if k != "batches")
+        for n in fleets if str(n) in results["floor"])]  # fmt: skip
+    if "upgrade" in table and "bare-swap" in table:
+        ratios = [f"N={n}: {table['upgrade'][n]['median'] / table['bare-swap'][n]['median']:.2f}x"
+                  for n in fleets if n in table["upgrade"] and n in table["bare-swap"]]  # fmt: skip
+        lines += ["", "Full deploy over the bare swap: " + ", ".join(ratios)]
+    if "upgrade" in table and len(fleets) > 1:
+        lines += ["", f"Deploy on N={fleets[-1]} over N={fleets[0]}: "
+                  f"{table['upgrade'][fleets[-1]]['median'] / table['upgrade'][fleets[0]]['median']:.2f}x"]  # fmt: skip
+    fitted = model(results, table)
+    if fitted:
+        lines += ["", "Model (fitted to the medians above; predicted with the same per-host and per-batch costs):", ""]
+        lines += fitted
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    plot(results, table, fleets, out / "results.png")
+    print("\n".join(lines))
+    log(f"wrote {out}/results.json, results.md and results.png")
+
+
+def plot(results: dict, table: dict, fleets: list[int], path: Path) -> None:
+    import matplotlib  # noqa: PLC0415 - only the report needs it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    figure, axes = plt.subplots(figsize=(9, 5.5))
+    for operation in OPERATIONS:
+        if operation not in table:
+            continue
+        ns = [n for n in fleets if n in table[operation]]
+        med = [table[operation][n]["median"] for n in ns]
+        low = [m - table[operation][n]["min"] for m, n in zip(med, ns, strict=True)]
+        high = [table[operation][n]["max"] - m for m, n in zip(med, ns, strict=True)]
+        axes.errorbar(ns, med, yerr=[low, high], marker="o", capsize=3, label=LABELS[operation])
+    for operation, style in (("upgrade", "k--"), ("rollback", "k:")):
+        ns = [n for n in fleets if floor_of(results, operation, n)]
+        if ns:
+            axes.plot(ns, [floor_of(results, operation, n) for n in ns], style,
+                      label=f"floor of {LABELS[operation]}")  # fmt: skip
+    axes.set_xscale("log", base=2)
+    axes.set_xticks(fleets, [str(n) for n in fleets])
+    axes.set_xlabel("app hosts")
+    axes.set_ylabel("wall seconds (median, min-max)")
+    axes.set_title(f"ai-customer-service on the lab ({results['machine']['cores']} cores), "
+                   f"batches {results['settings']['batch']}, under load")  # fmt: skip
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=8, loc="upper left")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hosts", default=os.environ.get("BENCH_HOSTS", "1,2,4,8"), help="fleet sizes, 1-16")
+    parser.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", "3")), help="runs of each")
+    parser.add_argument("--db-mb", type=int, default=int(os.environ.get("BENCH_DB_MB", "200")), help="database size")
+    parser.add_argument("--batch", default=os.environ.get("BENCH_BATCH", "canary,25%"), help="deploy_batch_size")
+    parser.add_argument("--rate", type=float, default=50, help="the prober's requests per second")
+    parser.add_argument("--out", default=str(ROOT / "build/bench"), help="where results go")
+    parser.add_argument("--report-only", action="store_true", help="write the table and plot from results.json")
+    args = parser.parse_args(argv)
+    try:
+        args.hosts = [int(n) for n in str(args.hosts).split(",")]
+    except ValueError:
+        parser.error(f"--hosts must be numbers separated by commas, got {args.hosts!r}")
+    if not all(1 <= n <= 16 for n in args.hosts) or not 1 <= args.reps <= 20 or not 1 <= args.db_mb <= 8192:
+        parser.error("--hosts take 1-16 each, --reps 1-20, --db-mb 1-8192")
+    problems = [pipeline_batches(args.batch, n)["problem"] for n in args.hosts]
+    if any(problems):
+        parser.error(f"--batch is a deploy_batch_size for every fleet size: {next(p for p in problems if p)}")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    if args.report_only:
+        report(json.loads((Path(args.out) / "results.json").read_text()), Path(args.out))
+        return 0
+    Bench(args).main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

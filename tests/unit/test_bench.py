@@ -1,0 +1,88 @@
+"""make bench's arithmetic (bench/bench.py): batches, the floor, the fitted model and the report it writes."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("bench", ROOT / "bench/bench.py")
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+
+@pytest.mark.parametrize(
+    ("batch", "fleet", "sizes"),
+    [("1", 4, [1, 1, 1, 1]), ("canary,25%", 1, [1]), ("canary,25%", 8, [1, 2, 2, 2, 1]), ("50%", 8, [4, 4]),
+     ("canary,10%", 1000, [1] + [100] * 9 + [99])],
+)  # fmt: skip
+def test_batches_follow_the_pipelines_serial(batch, fleet, sizes):
+    assert bench.batches(batch, fleet) == sizes
+
+
+def synthetic(fixed: float = 20.0, per_batch: float = 6.0, per_host: float = 0.5) -> dict:
+    """Runs whose upgrade and rollback times follow the model exactly (3 reps each, spread +-1 s)."""
+    runs = []
+    for fleet in (1, 2, 4, 8):
+        exact = fixed + per_batch * len(bench.batches("canary,25%", fleet)) + per_host * fleet
+        for operation in ("upgrade", "rollback", "bare-swap"):
+            for rep, delta in enumerate((-1.0, 0.0, 1.0), 1):
+                seconds = exact + delta if operation == "upgrade" else (exact + delta) / 2
+                load = {"requests": 100, "failed": 1 if operation == "bare-swap" else 0, "outage_seconds": 0.0}
+                runs.append({"hosts": fleet, "operation": operation, "rep": rep, "seconds": seconds, "load": load})
+    floor = {
+        str(n): {"dump": 2.0, "restore_read": 1.0, "fetch": 0.5, "migration": 0.1, "ready": 1.5} for n in (1, 2, 4, 8)
+    }
+    return {
+        "started": "2026-11-30T00:00:00+00:00",
+        "machine": {"cores": 2, "cpu": "test", "loadavg_start": [0.5]},
+        "settings": {"batch": "canary,25%", "reps": 3, "rate": 50},
+        "runs": runs,
+        "floor": floor,
+        "db_bytes": 200 << 20,
+    }
+
+
+def test_the_model_recovers_the_costs_the_runs_follow():
+    results = synthetic()
+    table = bench.summarize(results)
+    points = [(n, len(bench.batches("canary,25%", n)), c["median"]) for n, c in sorted(table["upgrade"].items())]
+    fixed, per_batch, per_host = bench.fit(points)
+    assert (round(fixed, 6), round(per_batch, 6), round(per_host, 6)) == (20.0, 6.0, 0.5)
+    assert table["upgrade"][8] == {**table["upgrade"][8], "median": 54.0, "min": 53.0, "max": 55.0}
+    assert table["bare-swap"][2]["failed"] == 3 and table["bare-swap"][2]["req"] == 300
+
+
+def test_the_floor_counts_per_batch_steps_once_per_batch():
+    results = synthetic()
+    assert bench.floor_of(results, "upgrade", 8) == pytest.approx(2.0 + 1.0 + 0.5 + 0.1 + 1.5 * 5)
+    assert bench.floor_of(results, "rollback", 4) == pytest.approx(1.5 * 4)
+    assert bench.floor_of(results, "bare-swap", 8) == pytest.approx(0.5 + 1.5 * 8)  # one host at a time
+    assert bench.floor_of(results, "diagnose", 2) is None
+
+
+def test_the_report_writes_the_table_the_ratios_the_model_and_the_plot(tmp_path):
+    results = synthetic()
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert bench.main(["--report-only", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "results.md").read_text()
+    assert "| deploy (upgrade) | **26.5** (25.5-27.5); 0/300 failed |" in text
+    assert "Full deploy over the bare swap: N=1: 2.00x" in text
+    assert "20.0 s + 6.0 s per batch + 0.50 s per host" in text
+    # 100 hosts, canary,25%: 5 batches -> 20 + 30 + 50 = 100 s
+    assert (
+        "100 app hosts, deploy_batch_size=canary,25% (5 batches, the largest 25 hosts, forks >= 25): **1.7 min**"
+        in text
+    )
+    png = (tmp_path / "results.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+def test_bad_arguments_are_refused(capsys):
+    for argv in (["--hosts", "0,2"], ["--hosts", "a"], ["--batch", "canary,0"], ["--reps", "0"]):
+        with pytest.raises(SystemExit):
+            bench.parse(argv)
+    assert "--batch is a deploy_batch_size for every fleet size: deploy_batch_size must be" in capsys.readouterr().err
