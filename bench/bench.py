@@ -100,6 +100,8 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.out = Path(args.out)
+        self.calls = 0  # playbook runs so far (their logs are numbered)
+        self.env: dict[str, str] = {}
         (self.out / "logs").mkdir(parents=True, exist_ok=True)
         self.results: dict = {
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -112,18 +114,19 @@ class Bench:
         }  # fmt: skip
 
     # -- running things ------------------------------------------------------------------------------------------
-    def playbook(self, path: str, *extra: str, **variables: object) -> tuple[float, list[dict]]:
-        """ansible-playbook with the JSON callback; (wall seconds, its 12 slowest tasks). A failure stops the bench."""
+    def playbook(self, path: str, *extra: str, **variables: object) -> tuple[float, dict]:
+        """ansible-playbook with the JSON callback; (wall seconds, its tasks' profile). A failure stops the bench."""
         env = {**ENV, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", **self.env}
         cmd = ["ansible-playbook", path, "-e", json.dumps(variables), *extra]
         started = time.monotonic()
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600, check=False)
         seconds = time.monotonic() - started
-        name = f"{Path(path).stem}-{len(self.results['runs']):03d}.json"
+        self.calls += 1
+        name = f"{self.calls:03d}-{Path(path).stem}.json"
         (self.out / "logs" / name).write_text(proc.stdout + proc.stderr)
         if proc.returncode != 0:
             raise SystemExit(f"bench: {' '.join(cmd)} failed ({proc.returncode}); its output: {self.out}/logs/{name}")
-        return seconds, slowest_tasks(json_document(proc.stdout, proc.stderr))
+        return seconds, profile(json_document(proc.stdout, proc.stderr))
 
     def measured(self, fleet: int, operation: str, rep: int, action) -> None:
         """action() under the prober; recorded with its wall time, its slowest tasks and the failed requests."""
@@ -168,8 +171,8 @@ class Bench:
                 "ALTER TABLE bench_fill OWNER TO ai_cs;"
                 f"INSERT INTO bench_fill (body) SELECT string_agg(md5(random()::text), ' ') FROM "
                 f"generate_series(1, {rows}) g, generate_series(1, 30) p GROUP BY g;"
-                "VACUUM ANALYZE bench_fill;"
             )
+            self.db_sql("VACUUM ANALYZE bench_fill")  # psql -c runs one string as one transaction
         self.results["db_bytes"] = int(self.db_sql("SELECT pg_database_size(current_database())"))
 
     @staticmethod
@@ -234,11 +237,11 @@ class Bench:
             self.measured(fleet, "bare-swap", rep, lambda: self.playbook("bench/bare-swap.yml", version=NEW))
             self.measured(fleet, "runbook-rb", rep, self.runbook_rollback)
 
-    def runbook_rollback(self) -> tuple[float, list[dict]]:
+    def runbook_rollback(self) -> tuple[float, dict]:
         started = time.monotonic()
         apps = json.loads((ROOT / "build/lab-ssh/lab.json").read_text())["app_hosts"]
         run("bench/runbook-rollback.sh", OLD, *apps)
-        return time.monotonic() - started, []
+        return time.monotonic() - started, {}
 
     def main(self) -> None:
         for fleet in self.args.hosts:
@@ -263,9 +266,9 @@ def machine() -> dict:
     }  # fmt: skip
 
 
-def slowest_tasks(document: dict, keep: int = 12) -> list[dict]:
-    """The tasks that took the most wall time (a task's first start to its last end, over its hosts; a task run in
-    several plays or batches adds up), as the timing callback would list them."""
+def profile(document: dict, keep: int = 12) -> dict:
+    """How many tasks ran, their wall time together, and the slowest (a task's first start to its last end, over its
+    hosts; a task run in several plays or batches adds up), as the timing callback would list them."""
     spent: dict[str, float] = {}
     for play in document.get("plays", []):
         for task in play.get("tasks", []):
@@ -275,8 +278,13 @@ def slowest_tasks(document: dict, keep: int = 12) -> list[dict]:
                 end = datetime.fromisoformat(duration["end"].replace("Z", "+00:00"))
                 name = task["task"]["name"] or "(unnamed)"
                 spent[name] = spent.get(name, 0.0) + (end - start).total_seconds()
+    ran = sum(len(play.get("tasks", [])) for play in document.get("plays", []))
     top = sorted(spent.items(), key=lambda item: -item[1])[:keep]
-    return [{"task": name, "seconds": round(seconds, 2)} for name, seconds in top]
+    return {
+        "count": ran,
+        "seconds": round(sum(spent.values()), 1),
+        "slowest": [{"task": name, "seconds": round(seconds, 2)} for name, seconds in top],
+    }
 
 
 # -- the report --------------------------------------------------------------------------------------------------
@@ -346,6 +354,22 @@ def model(results: dict, table: dict) -> list[str]:
     return lines
 
 
+def where_the_time_goes(results: dict, fleets: list[int]) -> list[str]:
+    """Per playbook operation, on the fleet of 2 (else the smallest): the run of median wall time, its task count and
+    its five slowest tasks."""
+    fleet = 2 if 2 in fleets else fleets[0]
+    lines = ["", f"Where the time goes (N={fleet}, the run of median wall time): tasks run, then the slowest five.", ""]
+    for operation in OPERATIONS:
+        runs = sorted((r for r in results["runs"] if r["operation"] == operation and r["hosts"] == fleet
+                       and r.get("tasks", {}).get("count")), key=lambda r: r["seconds"])  # fmt: skip
+        if not runs:
+            continue
+        median = runs[len(runs) // 2]
+        slowest = "; ".join(f"{t['task']} {t['seconds']:.1f} s" for t in median["tasks"]["slowest"][:5])
+        lines.append(f"- {LABELS[operation]}: {median['seconds']:.1f} s, {median['tasks']['count']} tasks. {slowest}")
+    return lines
+
+
 def report(results: dict, out: Path) -> None:
     table = summarize(results)
     fleets = sorted({entry["hosts"] for entry in results["runs"]})
@@ -398,6 +422,7 @@ def report(results: dict, out: Path) -> None:
     if "upgrade" in table and len(fleets) > 1:
         lines += ["", f"Deploy on N={fleets[-1]} over N={fleets[0]}: "
                   f"{table['upgrade'][fleets[-1]]['median'] / table['upgrade'][fleets[0]]['median']:.2f}x"]  # fmt: skip
+    lines += where_the_time_goes(results, fleets)
     fitted = model(results, table)
     if fitted:
         lines += ["", "Model (fitted to the medians above; predicted with the same per-host and per-batch costs):", ""]
@@ -426,7 +451,7 @@ def plot(results: dict, table: dict, fleets: list[int], path: Path) -> None:
     for operation, style in (("upgrade", "k--"), ("rollback", "k:")):
         ns = [n for n in fleets if floor_of(results, operation, n)]
         if ns:
-            axes.plot(ns, [floor_of(results, operation, n) for n in ns], style,
+            axes.plot(ns, [floor_of(results, operation, n) for n in ns], style, marker="x",
                       label=f"floor of {LABELS[operation]}")  # fmt: skip
     axes.set_xscale("log", base=2)
     axes.set_xticks(fleets, [str(n) for n in fleets])

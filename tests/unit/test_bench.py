@@ -32,7 +32,17 @@ def synthetic(fixed: float = 20.0, per_batch: float = 6.0, per_host: float = 0.5
             for rep, delta in enumerate((-1.0, 0.0, 1.0), 1):
                 seconds = exact + delta if operation == "upgrade" else (exact + delta) / 2
                 load = {"requests": 100, "failed": 1 if operation == "bare-swap" else 0, "outage_seconds": 0.0}
-                runs.append({"hosts": fleet, "operation": operation, "rep": rep, "seconds": seconds, "load": load})
+                tasks = {"count": 100 + rep, "seconds": seconds, "slowest": [{"task": f"t{rep}", "seconds": 2.0}]}
+                runs.append(
+                    {
+                        "hosts": fleet,
+                        "operation": operation,
+                        "rep": rep,
+                        "seconds": seconds,
+                        "load": load,
+                        "tasks": tasks,
+                    }
+                )
     floor = {
         str(n): {"dump": 2.0, "restore_read": 1.0, "fetch": 0.5, "migration": 0.1, "ready": 1.5} for n in (1, 2, 4, 8)
     }
@@ -72,6 +82,7 @@ def test_the_report_writes_the_table_the_ratios_the_model_and_the_plot(tmp_path)
     assert "| deploy (upgrade) | **26.5** (25.5-27.5); 0/300 failed |" in text
     assert "Full deploy over the bare swap: N=1: 2.00x" in text
     assert "20.0 s + 6.0 s per batch + 0.50 s per host" in text
+    assert "- deploy (upgrade): 33.0 s, 102 tasks. t2 2.0 s" in text  # N=2, the median run (rep 2)
     # 100 hosts, canary,25%: 5 batches -> 20 + 30 + 50 = 100 s
     assert (
         "100 app hosts, deploy_batch_size=canary,25% (5 batches, the largest 25 hosts, forks >= 25): **1.7 min**"
