@@ -56,9 +56,9 @@ for f in molecule/*/molecule.yml; do echo "molecule-$(basename "$(dirname "$f")"
 # on the service; beside it lint, sanity, pytest and the Molecule scenarios run AI_CS_MOLECULE_JOBS at a time
 # (default 2, the longest first) at a lower CPU priority (nice: the scenarios' containers inherit it through conmon).
 # Phase 2, once those are done: the lab stage's suites under load and, beside them, on a lab of its own
-# (scripts/own-lab.sh: its own network namespace, podman store and copy of this checkout), the image-mode suite
-# (stage lab-image); the two labs' runs under load take turns (tests/labutil.py, under_load). AI_CS_TEST_IMAGE_MODE=0
-# leaves the image-mode suite out. Measured on this kind of machine (2 cores): 50 min with it, 51 without (it ends
+# (scripts/own-lab.sh: its own network namespace, podman store and copy of this checkout), the image-mode suite, then
+# the one-app-host suite, which shrinks that lab (stage lab-b); the two labs' runs under load take turns
+# (tests/labutil.py, under_load). AI_CS_TEST_IMAGE_MODE=0 leaves the image-mode suite out. Measured on this kind of machine (2 cores): 50 min with it, 51 without (it ends
 # before phase 2's other suites do).
 # The PASS/FAIL lines follow once all are done.
 # AI_CS_TEST_SERIAL=1 runs the lab stages alone, one after the other, first instead.
@@ -89,34 +89,31 @@ lab_suites() {
   local rc=0
   pytest -m lab -p no:cacheprovider -s --durations=15 "${quiet[@]}" || rc=1
   wait_for_phase_2
-  pytest -m lab -p no:cacheprovider -s --durations=15 "${quiet[@]/#/--ignore=}" --ignore="$image_suite" || rc=1
+  pytest -m lab -p no:cacheprovider -s --durations=15 "${quiet[@]/#/--ignore=}" "${lab_b_suites[@]/#/--ignore=}" || rc=1
   return "$rc"
 }
 # shellcheck disable=SC2317  # called through bg_stage
-lab_image_suite() {
-  # The image-mode suite on a lab of its own, then that lab removed (its hosts hold ~2 GB).
-  local rc=0
+lab_b_suite() {
+  # On a lab of its own: the image-mode suite (unless AI_CS_TEST_IMAGE_MODE=0), then the one-app-host suite (it
+  # shrinks the lab to one app host), then that lab removed (its hosts hold ~2 GB).
+  local rc=0 run=("${lab_b_suites[@]}")
+  [[ ${AI_CS_TEST_IMAGE_MODE:-1} != 0 ]] || run=("${run[@]:1}")
   wait_for_phase_2
-  ./scripts/own-lab.sh image pytest -m lab -p no:cacheprovider -s --durations=15 "$image_suite" || rc=1
+  ./scripts/own-lab.sh image pytest -m lab -p no:cacheprovider -s --durations=15 "${run[@]}" || rc=1
   ./scripts/own-lab.sh image ansible-playbook playbooks/lab-down.yml >/dev/null || rc=1
   return "$rc"
 }
-export image_suite=tests/e2e/test_image_mode.py
-export -f wait_for_phase_2 lab_suites lab_image_suite
+lab_b_suites=(tests/e2e/test_image_mode.py tests/e2e/test_one_app_host.py)
+export -f wait_for_phase_2 lab_suites lab_b_suite
 nice_=(nice -n "${AI_CS_MOLECULE_NICE:-10}")
-image_mode=1
-[[ ${AI_CS_TEST_IMAGE_MODE:-1} != 0 ]] || image_mode=
-lab_image_pid=
 if [[ -n ${AI_CS_TEST_SERIAL:-} ]]; then
   bg_stage lab lab_suites
-  [[ -z $image_mode ]] || bg_stage lab-image lab_image_suite
+  bg_stage lab-b lab_b_suite
 else
   bg_stage lab lab_suites &
   lab_pid=$!
-  if [[ -n $image_mode ]]; then
-    bg_stage lab-image lab_image_suite &
-    lab_image_pid=$!
-  fi
+  bg_stage lab-b lab_b_suite &
+  lab_b_pid=$!
 fi
 # shellcheck disable=SC2317  # called through xargs
 pooled() {  # pooled NAME: one stage of phase 1's pool
@@ -135,8 +132,8 @@ pool=("${scenarios[@]:0:2}" pytest "${scenarios[@]:2}" lint sanity)
 printf '%s\n' "${pool[@]}" | "${nice_[@]}" xargs -P "${AI_CS_MOLECULE_JOBS:-2}" -I{} bash -c 'pooled "$1"' _ {}
 touch "$LOGS/scenarios.done"  # phase 2 waits for it
 # shellcheck disable=SC2086  # no image-mode stage: no pid
-[[ -n ${AI_CS_TEST_SERIAL:-} ]] || wait "$lab_pid" $lab_image_pid
-for name in lint sanity pytest lab ${image_mode:+lab-image}; do collect "$name"; done
+[[ -n ${AI_CS_TEST_SERIAL:-} ]] || wait "$lab_pid" "$lab_b_pid"
+for name in lint sanity pytest lab lab-b; do collect "$name"; done
 for name in "${scenarios[@]}"; do collect "molecule-$name"; done
 echo "      labs + pool: $((SECONDS - parallel_start))s wall"
 
