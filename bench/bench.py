@@ -394,8 +394,9 @@ def report(results: dict, out: Path) -> None:
                 cells.append("")
                 continue
             outage = f", outage {c['outage']:.1f} s" if c["outage"] else ""
+            runs = "" if len(c["s"]) == results["settings"]["reps"] else f", {len(c['s'])} runs"
             cells.append(
-                f"**{c['median']:.1f}** ({c['min']:.1f}-{c['max']:.1f}); {c['failed']}/{c['req']} failed{outage}"
+                f"**{c['median']:.1f}** ({c['min']:.1f}-{c['max']:.1f}{runs}); {c['failed']}/{c['req']} failed{outage}"
             )
         lines.append(f"| {LABELS[operation]} | " + " | ".join(cells) + " |")
     lines += [
