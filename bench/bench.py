@@ -44,7 +44,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from ansible_run import json_document  # noqa: E402 - the tests' helpers, one level up
-from labutil import ENV, in_host, run, under_load  # noqa: E402
+from labutil import DB_PSQL, ENV, in_host, run, under_load  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "filter_plugins"))
+from ai_cs import batches as pipeline_batches  # noqa: E402 - the pipeline's own rule for deploy_batch_size
 
 OLD, NEW = "v1.0.0", "v1.1.0"
 DB = "ai_customer_service"
@@ -74,14 +77,6 @@ PER_BATCH = {"ready"}
 
 def log(message: str) -> None:
     print(f"[bench {datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
-
-
-def pipeline_batches(spec: str, fleet: int) -> dict:
-    """The pipeline's own rule for deploy_batch_size (filter_plugins/ai_cs.py): {sizes, problem}."""
-    sys.path.insert(0, str(ROOT / "filter_plugins"))
-    from ai_cs import batches as rule  # noqa: PLC0415 - the filter file, not a package
-
-    return rule(spec, fleet)
 
 
 def batches(spec: str, fleet: int) -> list[int]:
@@ -177,10 +172,7 @@ class Bench:
 
     @staticmethod
     def db_sql(query: str) -> str:
-        return in_host(
-            "ai-cs-db", "runuser", "-u", "postgres", "--", "psql", "-p", "5434", "-d", DB, "-tAq", "-v",
-            "ON_ERROR_STOP=1", "-c", query,
-        ).strip()  # fmt: skip
+        return in_host("ai-cs-db", *DB_PSQL, "-tAq", "-c", query).strip()
 
     # -- the floor -----------------------------------------------------------------------------------------------
     def floor(self, fleet: int) -> None:
@@ -318,7 +310,7 @@ def floor_of(results: dict, operation: str, fleet: int) -> float | None:
 def fit(points: list[tuple[int, int, float]]) -> tuple[float, float, float]:
     """Least squares of seconds = fixed + per_batch * batches + per_host * hosts over (hosts, batches, seconds);
     with fewer than three fleet sizes, per_host is taken as 0."""
-    import numpy as np  # noqa: PLC0415 - matplotlib's dependency, installed with it (bench/requirements.txt)
+    import numpy as np  # noqa: PLC0415 - matplotlib's dependency, installed with it (requirements.txt)
 
     hosts = np.array([p[0] for p in points], dtype=float)
     runs = np.array([p[1] for p in points], dtype=float)

@@ -123,12 +123,27 @@ VALUES (:'run_id', :'owner', now() - interval '1 hour', now() - interval '1 minu
 """
 
 
+# psql on the database host as PostgreSQL's superuser, over the local socket (fixtures and the bench's own tables)
+DB_PSQL = [
+    "runuser",
+    "-u",
+    "postgres",
+    "--",
+    "psql",
+    "-p",
+    "5434",
+    "-d",
+    "ai_customer_service",
+    "-v",
+    "ON_ERROR_STOP=1",
+]
+
+
 def hold_lock(run_id: str, who: str, expires_in: int, operation: str = "deploy") -> None:
     """Write the deploy lock as another run would have; expires_in < 0: its lease expired that many seconds ago."""
     owner = json.dumps({"run_id": run_id, "operation": operation, "version": "v1.0.0", "who": who, "since": "earlier"})
     variables = {"run_id": run_id, "owner": owner, "expires_in": str(expires_in)}
-    psql = ["runuser", "-u", "postgres", "--", "psql", "-p", "5434", "-d", "ai_customer_service", "-q"]
-    psql += ["-v", "ON_ERROR_STOP=1", *(f"--set={k}={v}" for k, v in variables.items())]
+    psql = [*DB_PSQL, "-q", *(f"--set={k}={v}" for k, v in variables.items())]
     subprocess.run(["podman", "exec", "-i", "ai-cs-db", *psql], input=HOLD_LOCK_SQL, text=True, check=True)
 
 
