@@ -14,6 +14,9 @@ project's load prober (scripts/probe.py through haproxy, 50 requests/s, a quarte
   config-rb   rollback.yml config_only=true (runbook 6.2: the config before that change)
   rollback    rollback.yml v1.0.0 (code, a release on disk)
   diagnose    diagnose.yml (the 60-second diagnostic)
+then, --linear-reps times, the same engine comparison (ANSIBLE_STRATEGY=linear: ansible's own strategy, without
+ansible.cfg's Mitogen):
+  upgrade-linear, rollback-linear, diagnose-linear   as upgrade, rollback and diagnose above
 then, as baselines on the same lab under the same load:
   bare-swap   bench/bare-swap.yml v1.1.0: only what ansistrano's download_unarchive strategy does
   runbook-rb  bench/runbook-rollback.sh: the runbook's own manual rollback (section 6.1), one host after another
@@ -30,6 +33,7 @@ build/bench/logs/).
 from __future__ import annotations
 
 import argparse
+import configparser
 import json
 import os
 import platform
@@ -52,7 +56,19 @@ from ai_cs import batches as pipeline_batches  # noqa: E402 - the pipeline's own
 OLD, NEW = "v1.0.0", "v1.1.0"
 DB = "ai_customer_service"
 INSTALL = "/opt/ai-customer-service"
-OPERATIONS = ["upgrade", "no-op", "config", "config-rb", "rollback", "diagnose", "bare-swap", "runbook-rb"]
+OPERATIONS = [
+    "upgrade",
+    "no-op",
+    "config",
+    "config-rb",
+    "rollback",
+    "diagnose",
+    "bare-swap",
+    "runbook-rb",
+    "upgrade-linear",
+    "rollback-linear",
+    "diagnose-linear",
+]
 LABELS = {
     "upgrade": "deploy (upgrade)",
     "no-op": "deploy (same version)",
@@ -62,7 +78,14 @@ LABELS = {
     "diagnose": "diagnose",
     "bare-swap": "bare swap (ansistrano-like)",
     "runbook-rb": "runbook 6.1 by hand",
+    "upgrade-linear": "deploy (upgrade), stock strategy",
+    "rollback-linear": "rollback (code), stock strategy",
+    "diagnose-linear": "diagnose, stock strategy",
 }
+# the same playbook run with ansible's own linear strategy instead of ansible.cfg's (Mitogen)
+LINEAR = {"upgrade-linear": "upgrade", "rollback-linear": "rollback", "diagnose-linear": "diagnose"}
+# the upgrade's canary analysis: time spent watching on purpose (pipeline_canary_window), not work
+CANARY_WATCH = "canary | Watch this batch's /metrics"
 # each operation's floor: the irreducible steps it must take (ready: per batch, one host's start-to-ready)
 FLOOR = {
     "upgrade": ("dump", "restore_read", "fetch", "migration", "ready"),
@@ -102,16 +125,18 @@ class Bench:
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine(),
             "settings": {"hosts": args.hosts, "reps": args.reps, "db_mb": args.db_mb, "batch": args.batch,
-                         "rate": args.rate, "webhook_share": 0.25},
+                         "rate": args.rate, "webhook_share": 0.25, "linear_reps": args.linear_reps},
             "runs": [],
             "floor": {},
             "lab": {},
         }  # fmt: skip
 
     # -- running things ------------------------------------------------------------------------------------------
-    def playbook(self, path: str, *extra: str, **variables: object) -> tuple[float, dict]:
+    def playbook(self, path: str, *extra: str, strategy: str | None = None, **variables: object) -> tuple[float, dict]:
         """ansible-playbook with the JSON callback; (wall seconds, its tasks' profile). A failure stops the bench."""
         env = {**ENV, "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", **self.env}
+        if strategy:
+            env["ANSIBLE_STRATEGY"] = strategy
         cmd = ["ansible-playbook", path, "-e", json.dumps(variables), *extra]
         started = time.monotonic()
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600, check=False)
@@ -225,6 +250,16 @@ class Bench:
             ]
             for operation, action in steps:
                 self.measured(fleet, operation, rep, action)
+        for rep in range(1, self.args.linear_reps + 1):  # from v1.0.0 (the rollback above), back to it
+            steps = [
+                ("upgrade-linear", lambda: self.playbook("playbooks/deploy.yml", *batch, strategy="linear",
+                                                         version=NEW)),
+                ("rollback-linear", lambda: self.playbook("playbooks/rollback.yml", *batch, strategy="linear",
+                                                          version=OLD)),
+                ("diagnose-linear", lambda: self.playbook("playbooks/diagnose.yml", strategy="linear")),
+            ]  # fmt: skip
+            for operation, action in steps:
+                self.measured(fleet, operation, rep, action)
         for rep in range(1, self.args.reps + 1):
             self.measured(fleet, "bare-swap", rep, lambda: self.playbook("bench/bare-swap.yml", version=NEW))
             self.measured(fleet, "runbook-rb", rep, self.runbook_rollback)
@@ -255,7 +290,20 @@ def machine() -> dict:
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         "kernel": platform.release(),
         "ansible_forks": 10,
+        "ansible_strategy": strategy(),
     }  # fmt: skip
+
+
+def strategy() -> str:
+    """The strategy the playbooks run with: ANSIBLE_STRATEGY, else ansible.cfg's."""
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "ansible.cfg")
+    return os.environ.get("ANSIBLE_STRATEGY") or parser.get("defaults", "strategy", fallback="linear")
+
+
+def canary_watch(run: dict) -> float:
+    """Seconds an upgrade spent in the canary's watch window (0 when it had none: one app host, or no canary)."""
+    return sum(t["seconds"] for t in run.get("tasks", {}).get("slowest", []) if CANARY_WATCH in t["task"])
 
 
 def profile(document: dict, keep: int = 12) -> dict:
@@ -386,7 +434,8 @@ def report(results: dict, out: Path) -> None:
                 cells.append("")
                 continue
             outage = f", outage {c['outage']:.1f} s" if c["outage"] else ""
-            runs = "" if len(c["s"]) == results["settings"]["reps"] else f", {len(c['s'])} runs"
+            count = len(c["s"])
+            runs = "" if count == results["settings"]["reps"] else f", {count} run" + "s" * (count > 1)
             cells.append(
                 f"**{c['median']:.1f}** ({c['min']:.1f}-{c['max']:.1f}{runs}); {c['failed']}/{c['req']} failed{outage}"
             )
@@ -405,6 +454,13 @@ def report(results: dict, out: Path) -> None:
             c, floor = table[operation].get(fleet), floor_of(results, operation, fleet)
             cells.append(f"{c['median'] / floor:.1f}x (floor {floor:.1f} s)" if c and floor else "")
         lines.append(f"| {LABELS[operation]} | " + " | ".join(cells) + " |")
+    watched = [(n, statistics.median(r["seconds"] - canary_watch(r) for r in results["runs"]
+                                     if r["operation"] == "upgrade" and r["hosts"] == n)) for n in fleets
+               if n in table.get("upgrade", {}) and floor_of(results, "upgrade", n)]  # fmt: skip
+    if watched:
+        lines += ["", "Deploy (upgrade) less the canary's watch window (pipeline_canary_window: time spent watching on "
+                  "purpose, not work), over its floor: " + ", ".join(
+                      f"N={n}: {s:.1f} s, {s / floor_of(results, 'upgrade', n):.1f}x" for n, s in watched)]  # fmt: skip
     lines += ["", "Floor per fleet (median seconds): " + "; ".join(
         f"N={n}: " + ", ".join(f"{k} {v:.2f}" for k, v in results["floor"][str(n)].items() if k != "batches")
         for n in fleets if str(n) in results["floor"])]  # fmt: skip
@@ -412,6 +468,12 @@ def report(results: dict, out: Path) -> None:
         ratios = [f"N={n}: {table['upgrade'][n]['median'] / table['bare-swap'][n]['median']:.2f}x"
                   for n in fleets if n in table["upgrade"] and n in table["bare-swap"]]  # fmt: skip
         lines += ["", "Full deploy over the bare swap: " + ", ".join(ratios)]
+    engine = [f"{LABELS[base]} N={n}: {table[base][n]['median'] / table[linear][n]['median']:.2f}x"
+              for linear, base in LINEAR.items() if linear in table and base in table
+              for n in fleets if n in table[linear] and n in table[base]]  # fmt: skip
+    if engine:
+        lines += ["", f"Mitogen ({results['machine'].get('ansible_strategy', '?')}) over the stock strategy, the same "
+                  "playbook on the same lab (median over median): " + ", ".join(engine)]  # fmt: skip
     if "upgrade" in table and len(fleets) > 1:
         lines += ["", f"Deploy on N={fleets[-1]} over N={fleets[0]}: "
                   f"{table['upgrade'][fleets[-1]]['median'] / table['upgrade'][fleets[0]]['median']:.2f}x"]  # fmt: skip
@@ -465,6 +527,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--db-mb", type=int, default=int(os.environ.get("BENCH_DB_MB", "200")), help="database size")
     parser.add_argument("--batch", default=os.environ.get("BENCH_BATCH", "canary,25%"), help="deploy_batch_size")
     parser.add_argument("--rate", type=float, default=50, help="the prober's requests per second")
+    parser.add_argument(
+        "--linear-reps",
+        type=int,
+        default=int(os.environ.get("BENCH_LINEAR_REPS", "1")),
+        help="runs of upgrade, rollback and diagnose with ansible's own linear strategy (0: none)",
+    )
     parser.add_argument("--out", default=str(ROOT / "build/bench"), help="where results go")
     parser.add_argument("--report-only", action="store_true", help="write the table and plot from results.json")
     args = parser.parse_args(argv)
@@ -472,8 +540,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
         args.hosts = [int(n) for n in str(args.hosts).split(",")]
     except ValueError:
         parser.error(f"--hosts must be numbers separated by commas, got {args.hosts!r}")
-    if not all(1 <= n <= 16 for n in args.hosts) or not 1 <= args.reps <= 20 or not 1 <= args.db_mb <= 8192:
-        parser.error("--hosts take 1-16 each, --reps 1-20, --db-mb 1-8192")
+    if (
+        not all(1 <= n <= 16 for n in args.hosts)
+        or not 1 <= args.reps <= 20
+        or not 1 <= args.db_mb <= 8192
+        or not 0 <= args.linear_reps <= 20
+    ):
+        parser.error("--hosts take 1-16 each, --reps 1-20, --linear-reps 0-20, --db-mb 1-8192")
     problems = [pipeline_batches(args.batch, n)["problem"] for n in args.hosts]
     if any(problems):
         parser.error(f"--batch is a deploy_batch_size for every fleet size: {next(p for p in problems if p)}")

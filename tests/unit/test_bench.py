@@ -97,3 +97,22 @@ def test_bad_arguments_are_refused(capsys):
         with pytest.raises(SystemExit):
             bench.parse(argv)
     assert "--batch is a deploy_batch_size for every fleet size: deploy_batch_size must be" in capsys.readouterr().err
+
+
+def test_the_report_takes_the_canary_watch_out_and_compares_the_engines(tmp_path):
+    results = synthetic()
+    results["machine"]["ansible_strategy"] = "mitogen_linear"
+    for run in [r for r in results["runs"] if r["operation"] in ("upgrade", "rollback") and r["hosts"] == 2]:
+        if run["operation"] == "upgrade":  # 33 s median, of which 20 s watching the canary
+            run["tasks"]["slowest"].append(
+                {"task": "canary | Watch this batch's /metrics against ...", "seconds": 20.0}
+            )
+        if run["rep"] == 1:  # one run with the stock strategy, twice rep 1 (33 s median over 64 s)
+            results["runs"].append({**run, "operation": run["operation"] + "-linear", "seconds": run["seconds"] * 2})
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert bench.main(["--report-only", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "results.md").read_text()
+    # N=2: 33 - 20 = 13 s over its floor 2 + 1 + 0.5 + 0.1 + 1.5 x 2 = 6.6 s; N=1 (floor 5.1 s), no canary: 26.5 s
+    assert "N=1: 26.5 s, 5.2x, N=2: 13.0 s, 2.0x" in text
+    assert "deploy (upgrade) N=2: 0.52x" in text and "rollback (code, on disk) N=2: 0.52x" in text
+    assert "| deploy (upgrade), stock strategy |  | **64.0** (64.0-64.0, 1 run); 0/100 failed |  |  |" in text
