@@ -1,5 +1,5 @@
-"""A fleet of one app host (AI_CS_LAB_APP_HOSTS=1): with pipeline_drain_whole_fleet=false the switch does not drain
-the only server.
+"""A fleet of one app host (AI_CS_LAB_APP_HOSTS=1): by default (pipeline_drain_whole_fleet=false) the switch does not
+drain the only server.
 
 Draining it leaves haproxy nothing to send requests to for the whole switch (make bench's first runs: 776 of 5,682
 requests failed, a 15.5 s outage, for an upgrade under 50 requests/s); restarting in place lets haproxy's retries cover
@@ -37,13 +37,13 @@ def test_not_draining_the_only_app_host_fails_fewer_requests_than_draining_it(tm
     for directory in ("in-place", "drained"):
         (tmp_path / directory).mkdir()
     with under_load("upgrade, one app host, not drained", tmp_path / "in-place") as in_place:
-        proc = playbook("deploy", "-e", "pipeline_drain_whole_fleet=false", version="v1.1.0")
+        proc = playbook("deploy", version="v1.1.0")  # the default: in place
     said = " ".join(proc.stdout.split())
     assert f"{APP} switches without a drain: every app host is in this batch ({APP})" in said
     assert current(APP) == "releases/v1.1.0"
 
     with under_load("rollback, one app host, drained", tmp_path / "drained") as drained:
-        proc = playbook("rollback", version="v1.0.0")  # the default: drained
+        proc = playbook("rollback", "-e", "pipeline_drain_whole_fleet=true", version="v1.0.0")
     assert "switches without a drain" not in proc.stdout
     assert current(APP) == "releases/v1.0.0"
     # drained, nothing serves while the only server is out of rotation: the outage the default avoids
