@@ -22,7 +22,8 @@ then, as baselines on the same lab under the same load:
   runbook-rb  bench/runbook-rollback.sh: the runbook's own manual rollback (section 6.1), one host after another
 and, without load, the work no deploy can avoid (the floor): pg_dump -Fc and a full pg_restore read of the same
 database, download + checksum + unpack of the artifact on an app host, the service's start-to-ready time, and the
-v1.1.0 migration (run in a transaction that is rolled back).
+v1.1.0 migration (run in a transaction that is rolled back); and, in no ratio, what any playbook pays before its
+first task's work: `ansible app -m ping` (start, inventory, a connection to every app host, one module call).
 
 Writes build/bench/results.json (every run, its 12 slowest tasks, its prober summary, the machine's cores and load),
 results.md (the table, the ratios, the model) and results.png (wall time against fleet size, the floor drawn).
@@ -214,7 +215,7 @@ class Bench:
             "ready": (app, "systemctl restart ai-customer-service && "
                            "until curl -sf -o /dev/null http://127.0.0.1:8080/ready; do sleep 0.05; done"),
         }  # fmt: skip
-        figures: dict[str, list[float]] = {name: [] for name in [*steps, "migration"]}
+        figures: dict[str, list[float]] = {name: [] for name in [*steps, "migration", "ansible_ping"]}
         migration = (ROOT / "service/db/migration/0002_ticket_priority.up.sql").read_text()
         for _ in range(self.args.reps):
             for name, (host, script) in steps.items():
@@ -229,6 +230,9 @@ class Bench:
                 "DROP INDEX IF EXISTS cs_tickets_status_priority_idx;" + migration + "ROLLBACK;"
             )
             figures["migration"].append(time.monotonic() - started)
+            started = time.monotonic()
+            run("ansible", "app", "-m", "ansible.builtin.ping")
+            figures["ansible_ping"].append(time.monotonic() - started)
         in_host("ai-cs-db", "rm", "-f", "/tmp/bench.pgc")
         in_host(app, "rm", "-rf", "/tmp/bench-fetch")
         self.results["floor"][str(fleet)] = {k: round(statistics.median(v), 3) for k, v in figures.items()}
