@@ -46,11 +46,35 @@ def run_module(name: str, args: dict, check: bool = False, verbosity: int = 0) -
 
 
 def json_document(stdout: str, context: str = "") -> dict:
-    """The JSON callback's document in ansible's stdout (the timing callback may print after it)."""
+    """The JSON callback's document in ansible's stdout (the timing callback may print after it), one entry per task
+    run as under ansible's linear strategy, whichever strategy ran it (see lockstep)."""
     start = stdout.find("{\n")
     if start < 0:
         raise AssertionError(f"no JSON result from ansible:\n{(context or stdout)[-3000:]}")
-    return json.JSONDecoder().raw_decode(stdout[start:])[0]
+    document = json.JSONDecoder().raw_decode(stdout[start:])[0]
+    for play in document.get("plays", []):
+        play["tasks"] = lockstep(play.get("tasks", []))
+    return document
+
+
+def lockstep(tasks: list[dict]) -> list[dict]:
+    """The callback writes one entry per task and host for a strategy it does not know as lockstep (ansible.cfg's
+    mitogen_linear runs as linear does, but is not named linear): entries of the same task in a row become one, its
+    hosts together, from the first start to the last end, as the callback writes them under linear."""
+    merged: list[dict] = []
+    for entry in tasks:
+        last = merged[-1] if merged else None
+        if last is None or last["task"].get("id") != entry["task"].get("id") or not entry["task"].get("id"):
+            merged.append({"task": {**entry["task"], "duration": dict(entry["task"].get("duration", {}))},
+                           "hosts": dict(entry.get("hosts", {}))})  # fmt: skip
+            continue
+        last["hosts"].update(entry.get("hosts", {}))
+        span, more = last["task"]["duration"], entry["task"].get("duration", {})
+        if "start" in more:
+            span["start"] = min(span.get("start", more["start"]), more["start"])
+        if "end" in more:
+            span["end"] = max(span.get("end", more["end"]), more["end"])
+    return merged
 
 
 def run_playbook(
