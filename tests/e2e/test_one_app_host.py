@@ -46,8 +46,10 @@ def test_not_draining_the_only_app_host_fails_fewer_requests_than_draining_it(tm
         proc = playbook("rollback", "-e", "pipeline_drain_whole_fleet=true", version="v1.0.0")
     assert "switches without a drain" not in proc.stdout
     assert current(APP) == "releases/v1.0.0"
-    # drained, nothing serves while the only server is out of rotation: the outage the default avoids
-    assert drained["failed"] > 0 and {*drained["failed_by_cause"]} == {"HTTP 503"}, drained["failed_by_cause"]
+    # drained, nothing serves while the only server is out of rotation: the outage the default avoids (haproxy's own
+    # 503, and the service's in-flight bound, CS_SYS_5032, when the requests haproxy queued meanwhile arrive at once)
+    causes = {*drained["failed_by_cause"]}
+    assert drained["failed"] > 0 and "HTTP 503" in causes and causes <= {"HTTP 503", "HTTP 503 CS_SYS_5032"}, causes
     assert in_place["failed"] < drained["failed"] and outage(in_place) < outage(drained), (in_place, drained)
 
 
