@@ -359,21 +359,20 @@ def floor_of(results: dict, operation: str, fleet: int) -> float | None:
     return sum(figures[step] * (runs if step in PER_BATCH else 1) for step in FLOOR[operation])
 
 
-def fit(points: list[tuple[int, int, float]]) -> tuple[float, float, float]:
-    """Least squares of seconds = fixed + per_batch * batches + per_host * hosts over (hosts, batches, seconds);
-    with fewer than three fleet sizes, per_host is taken as 0."""
+def fit(points: list[tuple[int, int, float]]) -> tuple[float, float, float] | None:
+    """Least squares of seconds = fixed + per_batch * batches + per_host * hosts over (hosts, batches, seconds); None
+    when the points cannot tell the three apart (fewer than three fleet sizes, or batches rising in step with hosts,
+    as canary,25% does up to 4 hosts)."""
     import numpy as np  # noqa: PLC0415 - matplotlib's dependency, installed with it (requirements.txt)
 
     hosts = np.array([p[0] for p in points], dtype=float)
     runs = np.array([p[1] for p in points], dtype=float)
     seconds = np.array([p[2] for p in points], dtype=float)
-    if len(set(hosts)) >= 3:
-        design = np.column_stack([np.ones_like(hosts), runs, hosts])
-        coef, *_ = np.linalg.lstsq(design, seconds, rcond=None)
-        return float(coef[0]), float(coef[1]), float(coef[2])
-    design = np.column_stack([np.ones_like(hosts), runs])
+    design = np.column_stack([np.ones_like(hosts), runs, hosts])
+    if np.linalg.matrix_rank(design) < 3:
+        return None
     coef, *_ = np.linalg.lstsq(design, seconds, rcond=None)
-    return float(coef[0]), float(coef[1]), 0.0
+    return float(coef[0]), float(coef[1]), float(coef[2])
 
 
 def model(results: dict, table: dict) -> list[str]:
@@ -383,7 +382,14 @@ def model(results: dict, table: dict) -> list[str]:
         points = [(n, len(batches(spec, n)), c["median"]) for n, c in sorted(table.get(operation, {}).items())]
         if len(points) < 2:
             continue
-        fixed, per_batch, per_host = fit(points)
+        fitted = fit(points)
+        if fitted is None:
+            lines.append(
+                f"- {LABELS[operation]}: not fitted: over N = {', '.join(str(p[0]) for p in points)} the batches "
+                "rise with the hosts, so a cost per batch cannot be told from a cost per host (N = 8 tells them apart)"
+            )
+            continue
+        fixed, per_batch, per_host = fitted
         lines.append(
             f"- {LABELS[operation]}: {fixed:.1f} s + {per_batch:.1f} s per batch + {per_host:.2f} s per host "
             f"(least squares over N = {', '.join(str(p[0]) for p in points)})"
@@ -506,7 +512,8 @@ def plot(results: dict, table: dict, fleets: list[int], path: Path) -> None:
         med = [table[operation][n]["median"] for n in ns]
         low = [m - table[operation][n]["min"] for m, n in zip(med, ns, strict=True)]
         high = [table[operation][n]["max"] - m for m, n in zip(med, ns, strict=True)]
-        axes.errorbar(ns, med, yerr=[low, high], marker="o", capsize=3, label=LABELS[operation])
+        style = "--" if operation in LINEAR else "-"  # the stock strategy's runs: dashed beside their solid line
+        axes.errorbar(ns, med, yerr=[low, high], marker="o", capsize=3, linestyle=style, label=LABELS[operation])
     for operation, style in (("upgrade", "k--"), ("rollback", "k:")):
         ns = [n for n in fleets if floor_of(results, operation, n)]
         if ns:

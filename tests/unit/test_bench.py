@@ -116,3 +116,14 @@ def test_the_report_takes_the_canary_watch_out_and_compares_the_engines(tmp_path
     assert "N=1: 26.5 s, 5.2x, N=2: 13.0 s, 2.0x" in text
     assert "deploy (upgrade) N=2: 0.52x" in text and "rollback (code, on disk) N=2: 0.52x" in text
     assert "| deploy (upgrade), stock strategy |  | **64.0** (64.0-64.0, 1 run); 0/100 failed |  |  |" in text
+
+
+def test_the_model_is_not_fitted_where_batches_rise_with_hosts(tmp_path):
+    results = synthetic()
+    results["runs"] = [r for r in results["runs"] if r["hosts"] != 8]  # canary,25%: 1, 2, 4 hosts in 1, 2, 4 batches
+    assert bench.fit([(n, len(bench.batches("canary,25%", n)), 10.0 * n) for n in (1, 2, 4)]) is None
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    assert bench.main(["--report-only", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "results.md").read_text()
+    assert "- deploy (upgrade): not fitted: over N = 1, 2, 4 the batches rise with the hosts" in text
+    assert "app hosts, deploy_batch_size" not in text
