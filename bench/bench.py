@@ -153,14 +153,14 @@ class Bench:
         """action() under the prober; recorded with its wall time, its slowest tasks and the failed requests."""
         directory = self.out / "logs" / f"n{fleet}-{operation}-{rep}"
         directory.mkdir(parents=True, exist_ok=True)
-        load_before = os.getloadavg()[0]
+        load_before, pressure_before = os.getloadavg()[0], cpu_pressure()
         with under_load(operation, directory, rate=self.args.rate) as load:
             seconds, tasks = action()
         probe = {k: load.get(k) for k in ("requests", "ok", "failed", "failed_by_cause", "latency_ms", "versions")}
         probe["outage_seconds"] = round(sum(w["seconds"] for w in load.get("outage_windows", [])), 2)
         self.results["runs"].append({
             "hosts": fleet, "operation": operation, "rep": rep, "seconds": round(seconds, 2), "tasks": tasks,
-            "load": probe, "loadavg_before": round(load_before, 2),
+            "load": probe, "loadavg_before": round(load_before, 2), "cpu_pressure_before": pressure_before,
         })  # fmt: skip
         log(f"N={fleet} {operation:<10} #{rep}: {seconds:6.1f} s, {probe['failed']} of {probe['requests']} failed")
         self.save()
@@ -292,10 +292,22 @@ def machine() -> dict:
                      if line.startswith("model name")), platform.processor()),
         "mem_gb": round(int(mem["MemTotal"].split()[0]) / 1024**2, 1),
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "cpu_pressure_start": cpu_pressure(),
         "kernel": platform.release(),
         "ansible_forks": 10,
         "ansible_strategy": strategy(),
     }  # fmt: skip
+
+
+def cpu_pressure() -> dict[str, float] | None:
+    """The kernel's CPU pressure (/proc/pressure/cpu, "some": the share of time runnable tasks waited for a core, over
+    10, 60 and 300 s): a shared or throttled machine shows here when the load average does not."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    fields = dict(field.split("=") for field in line.split()[1:])
+    return {key: float(fields[key]) for key in ("avg10", "avg60", "avg300") if key in fields}
 
 
 def strategy() -> str:
@@ -424,9 +436,12 @@ def report(results: dict, out: Path) -> None:
     table = summarize(results)
     fleets = sorted({entry["hosts"] for entry in results["runs"]})
     head = "| operation | " + " | ".join(f"N={n}" for n in fleets) + " |"
+    waited = (results["machine"].get("cpu_pressure_start") or {}).get("avg300")
+    pressure = f" (runnable tasks waited for a core {waited:.0f} % of the 5 min before)" if waited is not None else ""
     lines = [
         f"Measured {results['started']} on {results['machine']['cores']} cores ({results['machine']['cpu']}), "
-        f"load {results['machine']['loadavg_start'][0]} at the start; database {results.get('db_bytes', 0) >> 20} MB; "
+        f"load {results['machine']['loadavg_start'][0]} at the start{pressure}; "
+        f"database {results.get('db_bytes', 0) >> 20} MB; "
         f"deploy_batch_size={results['settings']['batch']}; under {results['settings']['rate']:g} requests/s. "
         "Wall seconds, median of "
         f"{results['settings']['reps']} (min-max), then failed requests of all runs / requests, the longest outage.",

@@ -101,7 +101,7 @@ def test_bad_arguments_are_refused(capsys):
 
 def test_the_report_takes_the_canary_watch_out_and_compares_the_engines(tmp_path):
     results = synthetic()
-    results["machine"]["ansible_strategy"] = "mitogen_linear"
+    results["machine"].update(ansible_strategy="mitogen_linear", cpu_pressure_start={"avg10": 3.0, "avg300": 57.4})
     for run in [r for r in results["runs"] if r["operation"] in ("upgrade", "rollback") and r["hosts"] == 2]:
         if run["operation"] == "upgrade":  # 33 s median, of which 20 s watching the canary
             run["tasks"]["slowest"].append(
@@ -114,6 +114,7 @@ def test_the_report_takes_the_canary_watch_out_and_compares_the_engines(tmp_path
     text = (tmp_path / "results.md").read_text()
     # N=2: 33 - 20 = 13 s over its floor 2 + 1 + 0.5 + 0.1 + 1.5 x 2 = 6.6 s; N=1 (floor 5.1 s), no canary: 26.5 s
     assert "N=1: 26.5 s, 5.2x, N=2: 13.0 s, 2.0x" in text
+    assert "load 0.5 at the start (runnable tasks waited for a core 57 % of the 5 min before);" in text
     assert "deploy (upgrade) N=2: 0.52x" in text and "rollback (code, on disk) N=2: 0.52x" in text
     assert "| deploy (upgrade), stock strategy |  | **64.0** (64.0-64.0, 1 run); 0/100 failed |  |  |" in text
 
