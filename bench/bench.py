@@ -243,27 +243,26 @@ class Bench:
         self.lab(fleet)
         self.floor(fleet)
         batch = ["-e", f"deploy_batch_size={self.args.batch}"]
+        # each operation's playbook run; the stock-strategy rows (LINEAR) run the same ones with strategy="linear"
+        plays = {
+            "upgrade": ("playbooks/deploy.yml", batch, {"version": NEW}),
+            "no-op": ("playbooks/deploy.yml", batch, {"version": NEW}),
+            "config": ("playbooks/deploy.yml", batch, {"version": NEW, "ai_cs_log_level": "debug"}),
+            "config-rb": ("playbooks/rollback.yml", batch, {"version": NEW, "config_only": True}),
+            "rollback": ("playbooks/rollback.yml", batch, {"version": OLD}),
+            "diagnose": ("playbooks/diagnose.yml", [], {}),
+        }
+
+        def action(operation: str, strategy: str | None = None):
+            path, extra, variables = plays[operation]
+            return lambda: self.playbook(path, *extra, strategy=strategy, **variables)
+
         for rep in range(1, self.args.reps + 1):
-            steps = [
-                ("upgrade", lambda: self.playbook("playbooks/deploy.yml", *batch, version=NEW)),
-                ("no-op", lambda: self.playbook("playbooks/deploy.yml", *batch, version=NEW)),
-                ("config", lambda: self.playbook("playbooks/deploy.yml", *batch, version=NEW, ai_cs_log_level="debug")),
-                ("config-rb", lambda: self.playbook("playbooks/rollback.yml", *batch, version=NEW, config_only=True)),
-                ("rollback", lambda: self.playbook("playbooks/rollback.yml", *batch, version=OLD)),
-                ("diagnose", lambda: self.playbook("playbooks/diagnose.yml")),
-            ]
-            for operation, action in steps:
-                self.measured(fleet, operation, rep, action)
+            for operation in plays:
+                self.measured(fleet, operation, rep, action(operation))
         for rep in range(1, self.args.linear_reps + 1):  # from v1.0.0 (the rollback above), back to it
-            steps = [
-                ("upgrade-linear", lambda: self.playbook("playbooks/deploy.yml", *batch, strategy="linear",
-                                                         version=NEW)),
-                ("rollback-linear", lambda: self.playbook("playbooks/rollback.yml", *batch, strategy="linear",
-                                                          version=OLD)),
-                ("diagnose-linear", lambda: self.playbook("playbooks/diagnose.yml", strategy="linear")),
-            ]  # fmt: skip
-            for operation, action in steps:
-                self.measured(fleet, operation, rep, action)
+            for operation, base in LINEAR.items():
+                self.measured(fleet, operation, rep, action(base, "linear"))
         for rep in range(1, self.args.reps + 1):
             self.measured(fleet, "bare-swap", rep, lambda: self.playbook("bench/bare-swap.yml", version=NEW))
             self.measured(fleet, "runbook-rb", rep, self.runbook_rollback)
