@@ -229,6 +229,7 @@ def _under_load(what: str, directory: Path, rate: float, webhook_share: float, g
         preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no lock taken; a killed run must not leave load
     )  # fmt: skip
     result: dict = {}
+    started = time.time()
     try:
         yield result
     finally:
@@ -237,6 +238,17 @@ def _under_load(what: str, directory: Path, rate: float, webhook_share: float, g
         assert probe.returncode in (0, 1), err
         result.update(json.loads(summary.read_text()))
         LOADS.append(f"  {what}: " + out.strip().replace("\n", "\n  "))
+        if result.get("failed"):  # what haproxy saw meanwhile names the cause in the failure's message
+            result["haproxy"] = haproxy_states(started)
+            LOADS.extend(f"    haproxy: {line}" for line in result["haproxy"])
+
+
+def haproxy_states(since: float) -> list[str]:
+    """The lab's haproxy log lines since then that change a server's state or say none is left."""
+    log = in_host("ai-cs-lb", "journalctl", "-u", "haproxy", "--since", f"@{int(since)}", "-o", "short-precise",
+                  "--no-pager", check=False)  # fmt: skip
+    wanted = re.compile(r"Server ai_cs_app/|has no server available")
+    return [line for line in log.splitlines() if wanted.search(line) and "]: [" not in line]
 
 
 def webhook(message_id: str, url: str = "http://127.0.0.1:18080") -> dict:

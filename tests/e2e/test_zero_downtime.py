@@ -1,8 +1,9 @@
-"""A host whose requests in flight outlast the drain timeout is not switched; a code rollback under load on the
-lab. Each switching host is drained on haproxy first (its requests in flight finish), switched and verified
-directly, and put back once haproxy sees it UP; scripts/probe.py sends 50 requests/s through haproxy for the whole
-run and no request may fail. (The upgrade deploy, the never-ready and crash-at-start releases, the canary and the
-config-only rollback run under the same load in test_deploy and test_rollback.)"""
+"""A host whose requests in flight outlast the drain timeout is not switched, nor the only server in rotation; a
+code rollback under load on the lab. Each switching host is drained on haproxy first (its requests in flight
+finish), switched and verified directly, and put back once haproxy sees it UP; scripts/probe.py sends 50
+requests/s through haproxy for the whole run and no request may fail. (The upgrade deploy, the never-ready and
+crash-at-start releases, the canary and the config-only rollback run under the same load in test_deploy and
+test_rollback.)"""
 
 from __future__ import annotations
 
@@ -106,10 +107,32 @@ def test_a_host_that_cannot_be_drained_is_not_switched_and_stays_in_rotation():
     wait_for("both servers UP and in rotation", lambda: servers() == dict.fromkeys(APP_HOSTS, "op=2 admin=0"))
 
 
+def test_the_only_server_in_rotation_is_not_drained():
+    """With ai-cs-app2 out of rotation (MAINT, as an operator or a dead run may leave it), draining ai-cs-app1
+    would leave haproxy nothing to serve: the run waits loadbalancer_enable_timeout for another server, then stops
+    before switching, naming the cause and the fix; nothing changed, the lock released."""
+    before = {host: current(host) for host in APP_HOSTS}
+    wait_for("both servers UP and in rotation", lambda: servers() == dict.fromkeys(APP_HOSTS, "op=2 admin=0"), 60)
+    runtime_api("disable server ai_cs_app/ai-cs-app2")
+    try:
+        proc = playbook("rollback", "-e", "loadbalancer_enable_timeout=3", check=False, version="v1.0.0")
+        app1 = servers()["ai-cs-app1"]
+    finally:
+        runtime_api("enable server ai_cs_app/ai-cs-app2")
+    text = " ".join(proc.stdout.split())
+    assert proc.returncode != 0
+    assert "ai-cs-app1 could not be drained on ai-cs-lb" in text, text[-3000:]
+    assert "it is the only server in rotation there" in text and "-e pipeline_drain_whole_fleet=true" in text
+    assert app1 == "op=2 admin=0", "ai-cs-app1 stayed in rotation, serving"
+    assert {host: current(host) for host in APP_HOSTS} == before
+    assert lock_holder() == ""
+    wait_for("both servers UP and in rotation", lambda: servers() == dict.fromkeys(APP_HOSTS, "op=2 admin=0"))
+
+
 def test_a_code_rollback_fails_no_request(tmp_path):
     with under_load("rollback v1.1.0 -> v1.0.0", tmp_path) as load:
         proc = playbook("rollback", version="v1.0.0")
-    assert load["failed"] == 0, load["failed_by_cause"]
+    assert load["failed"] == 0, (load["failed_by_cause"], load.get("haproxy"))
     assert {"v1.0.0", "v1.1.0"} <= set(load["versions"]), "the load ran across the whole switch"
     assert "Stop sending it new requests (DRAIN)" in proc.stdout
     assert all(current(host) == "releases/v1.0.0" for host in APP_HOSTS)
