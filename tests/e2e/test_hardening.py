@@ -237,6 +237,27 @@ def test_a_host_gone_mid_run_stops_it_before_anything_irreversible(phase, marker
     assert [current(h) for h in APP_HOSTS] == ["releases/v1.1.0"] * 2
 
 
+def test_a_release_that_cannot_be_pruned_leaves_a_warning_and_the_switch_in_place():
+    """Pruning is housekeeping after the last batch: an old release that cannot be removed (a file made immutable)
+    warns, naming the host and the fix; the hosts stay switched and verified, the run succeeds."""
+    host, old = APP_HOSTS[0], "/opt/ai-customer-service/releases/v0.9.9"
+    in_host(host, "sh", "-c", f"mkdir -p {old} && touch -d 2020-01-01 {old}/.complete && touch {old}/stuck")
+    in_host(host, "chattr", "+i", f"{old}/stuck")
+    try:
+        proc = playbook("rollback", "-e", "release_keep=1", check=False, version="v1.0.0")
+    finally:
+        in_host(host, "chattr", "-i", f"{old}/stuck", check=False)
+        in_host(host, "rm", "-rf", old)
+    assert proc.returncode == 0, masked(proc.stdout[-3000:])
+    assert f"WARNING: {host} serves v1.0.0, verified, but its releases beyond release_keep were not removed" in said(
+        proc
+    )
+    assert [current(h) for h in APP_HOSTS] == ["releases/v1.0.0"] * 2
+    assert [history(h)[-1]["result"] for h in APP_HOSTS] == ["success"] * 2
+    assert lock_holder() == ""
+    playbook("rollback", version="v1.1.0")
+
+
 # --- network --------------------------------------------------------------------------------------------------------
 
 
