@@ -57,8 +57,8 @@ for f in molecule/*/molecule.yml; do echo "molecule-$(basename "$(dirname "$f")"
 # (default 2, the longest first) at a lower CPU priority (nice: the scenarios' containers inherit it through conmon).
 # Phase 2, once those are done: the lab stage's suites under load and, beside them, on a lab of its own
 # (scripts/own-lab.sh: its own network namespace, podman store and copy of this checkout), the image-mode suite, then
-# the one-app-host suite, which shrinks that lab (stage lab-b); the two labs' runs under load take turns
-# (tests/labutil.py, under_load). AI_CS_TEST_IMAGE_MODE=0 leaves the image-mode suite out. Measured on this kind of machine (2 cores): 50 min with it, 51 without (it ends
+# the one-app-host suite, which shrinks that lab (stage lab-b); the two labs' runs under load take turns, and with
+# them each lab's bring-up and the EE image's build (tests/labutil.py, machine_turn). AI_CS_TEST_IMAGE_MODE=0 leaves the image-mode suite out. Measured on this kind of machine (2 cores): 50 min with it, 51 without (it ends
 # before phase 2's other suites do).
 # The PASS/FAIL lines follow once all are done.
 # AI_CS_TEST_SERIAL=1 runs the lab stages alone, one after the other, first instead.
