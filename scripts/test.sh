@@ -11,7 +11,7 @@ export PATH="$ROOT/.venv/bin:$PATH" NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0 ANS
 
 results=()
 failed=0
-rm -f "$LOGS"/*.result "$LOGS/scenarios.done" "$LOGS/lab-quiet.done"
+rm -f "$LOGS"/*.result "$LOGS/scenarios.done" "$LOGS/lab-quiet.done" "$LOGS/lab-up.done"
 # shellcheck disable=SC2317  # also called in the background and through xargs
 bg_stage() {  # bg_stage NAME COMMAND...: like stage, but leaves "rc seconds" in a result file
   local name=$1 start=$SECONDS
@@ -54,7 +54,8 @@ for f in molecule/*/molecule.yml; do echo "molecule-$(basename "$(dirname "$f")"
 # The lab suites and the Molecule scenarios use separate containers, so they run at the same time, in two phases.
 # Phase 1: the lab stage (see lab_suites) starts first, in the background, with the suites that put no client load
 # on the service; beside it lint, sanity, pytest and the Molecule scenarios run AI_CS_MOLECULE_JOBS at a time
-# (default 2, the longest first) at a lower CPU priority (nice: the scenarios' containers inherit it through conmon).
+# (default 2; pytest, lint and sanity first, the scenarios once the lab is up, the longest first) at a lower CPU
+# priority (nice: the scenarios' containers inherit it through conmon).
 # Phase 2, once those are done: the lab stage's suites under load and, beside them, on a lab of its own
 # (scripts/own-lab.sh: its own network namespace, podman store and copy of this checkout), the image-mode suite, then
 # the one-app-host suite, which shrinks that lab (stage lab-b), once the first lab's quiet suites are done too; the
@@ -88,8 +89,10 @@ lab_suites() {
   # the one host left serving during a switch was starved into refusing requests.
   local quiet=(tests/e2e/test_diagnose.py tests/e2e/test_hardening.py tests/e2e/test_monitoring.py tests/e2e/test_ee.py)
   local rc=0
-  pytest -m lab -p no:cacheprovider -s --durations=15 "${quiet[@]}" || rc=1
-  touch "$LOGS/lab-quiet.done"  # the other lab's suites wait for it
+  AI_CS_LAB_UP_MARKER="$LOGS/lab-up.done" pytest -m lab -p no:cacheprovider -s --durations=15 "${quiet[@]}" || rc=1
+  # the other lab's suites wait for the second, the scenarios for the first (the fixture wrote it, unless the lab
+  # could not be brought up: then they must not wait for ever)
+  touch "$LOGS/lab-up.done" "$LOGS/lab-quiet.done"
   wait_for_phase_2
   pytest -m lab -p no:cacheprovider -s --durations=15 "${quiet[@]/#/--ignore=}" "${lab_b_suites[@]/#/--ignore=}" || rc=1
   return "$rc"
@@ -128,13 +131,19 @@ pooled() {  # pooled NAME: one stage of phase 1's pool
     lint) bg_stage lint ./scripts/lint.sh ;;
     sanity) bg_stage sanity ./scripts/sanity.sh ;;
     pytest) bg_stage pytest pytest -m "not lab" -p no:cacheprovider ;;
-    *) bg_stage "molecule-$1" molecule test -s "$1" ;;
+    *)
+      # A scenario starts once the lab is up: beside a lab brought up from nothing, the scenarios' own services
+      # (at a lower priority) were starved past their start limits (molecule-pipeline: PostgreSQL unreachable for
+      # the service's 3 s connect timeout, five times, then systemd gave up).
+      while [[ ! -e $LOGS/lab-up.done && ! -e $LOGS/lab.result ]]; do sleep 5; done
+      bg_stage "molecule-$1" molecule test -s "$1"
+      ;;
   esac
 }
 export -f pooled
-# The longest first (measured: pipeline ~10 min, pytest and diagnose_schedule ~7.5, most others 2-5), so the pool
-# does not end on a long one.
-pool=("${scenarios[@]:0:2}" pytest "${scenarios[@]:2}" lint sanity)
+# pytest, lint and sanity first (they run while the lab is brought up), then the scenarios, the longest first
+# (measured: pipeline ~3.5 min, diagnose_schedule ~3, most others 1-2.5), so the pool does not end on a long one.
+pool=(pytest lint sanity "${scenarios[@]}")
 # shellcheck disable=SC2016  # $1 is expanded by the inner bash
 printf '%s\n' "${pool[@]}" | "${nice_[@]}" xargs -P "${AI_CS_MOLECULE_JOBS:-2}" -I{} bash -c 'pooled "$1"' _ {}
 touch "$LOGS/scenarios.done"  # phase 2 waits for it

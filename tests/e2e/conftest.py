@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from labutil import machine_turn, run
@@ -15,3 +16,5 @@ def fresh_lab():
         if not os.environ.get("AI_CS_REUSE_LAB"):
             run("ansible-playbook", "playbooks/lab-down.yml")
         run("ansible-playbook", "playbooks/lab.yml")
+    if marker := os.environ.get("AI_CS_LAB_UP_MARKER"):  # make test's Molecule scenarios wait for it
+        Path(marker).touch()
