@@ -11,7 +11,7 @@ export PATH="$ROOT/.venv/bin:$PATH" NO_COLOR=1 ANSIBLE_NOCOLOR=1 PY_COLORS=0 ANS
 
 results=()
 failed=0
-rm -f "$LOGS"/*.result "$LOGS/scenarios.done" "$LOGS/lab-quiet.done" "$LOGS/lab-up.done"
+rm -f "$LOGS"/*.result "$LOGS/scenarios.done" "$LOGS/lab-up.done"
 # shellcheck disable=SC2317  # also called in the background and through xargs
 bg_stage() {  # bg_stage NAME COMMAND...: like stage, but leaves "rc seconds" in a result file
   local name=$1 start=$SECONDS
@@ -56,12 +56,13 @@ for f in molecule/*/molecule.yml; do echo "molecule-$(basename "$(dirname "$f")"
 # on the service; beside it lint, sanity, pytest and the Molecule scenarios run AI_CS_MOLECULE_JOBS at a time
 # (default 2; pytest, lint and sanity first, the scenarios once the lab is up, the longest first) at a lower CPU
 # priority (nice: the scenarios' containers inherit it through conmon).
-# Phase 2, once those are done: the lab stage's suites under load and, beside them, on a lab of its own
-# (scripts/own-lab.sh: its own network namespace, podman store and copy of this checkout), the image-mode suite, then
-# the one-app-host suite, which shrinks that lab (stage lab-b), once the first lab's quiet suites are done too; the
-# two labs' runs under load take turns, and with them each lab's bring-up and the EE image's build
-# (tests/labutil.py, machine_turn). AI_CS_TEST_IMAGE_MODE=0 leaves the image-mode suite out. Measured on this kind of machine (2 cores): 50 min with it, 51 without (it ends
-# before phase 2's other suites do).
+# Phase 2, once those are done: the lab stage's suites under load. Then, once the lab stage has ended, on a lab of its
+# own (scripts/own-lab.sh: its own network namespace, podman store and copy of this checkout), the image-mode suite,
+# then the one-app-host suite, which shrinks that lab (stage lab-b). Beside each other, the two labs starved both app
+# hosts' /ready past haproxy's checks, whichever lab was under load (see lab_b_suite). Runs under load, lab bring-ups
+# and the EE image's build also take turns on a machine-wide lock (tests/labutil.py, machine_turn), for a lab of
+# one's own beside `make lab`'s. AI_CS_TEST_IMAGE_MODE=0 leaves the image-mode suite out.
+# Expected on this kind of machine (2 cores): about 62 min with it (the lab stage ~47, lab-b ~15 after it).
 # The PASS/FAIL lines follow once all are done.
 # AI_CS_TEST_SERIAL=1 runs the lab stages alone, one after the other, first instead.
 export -f bg_stage
@@ -90,9 +91,9 @@ lab_suites() {
   local quiet=(tests/e2e/test_diagnose.py tests/e2e/test_hardening.py tests/e2e/test_monitoring.py tests/e2e/test_ee.py)
   local rc=0
   AI_CS_LAB_UP_MARKER="$LOGS/lab-up.done" pytest -m lab -p no:cacheprovider -s --durations=15 "${quiet[@]}" || rc=1
-  # the other lab's suites wait for the second, the scenarios for the first (the fixture wrote it, unless the lab
-  # could not be brought up: then they must not wait for ever)
-  touch "$LOGS/lab-up.done" "$LOGS/lab-quiet.done"
+  # the scenarios wait for it (the fixture wrote it, unless the lab could not be brought up: then they must not wait
+  # for ever)
+  touch "$LOGS/lab-up.done"
   wait_for_phase_2
   pytest -m lab -p no:cacheprovider -s --durations=15 "${quiet[@]/#/--ignore=}" "${lab_b_suites[@]/#/--ignore=}" || rc=1
   return "$rc"
@@ -103,12 +104,12 @@ lab_b_suite() {
   # shrinks the lab to one app host), then that lab removed (its hosts hold ~2 GB).
   local rc=0 run=("${lab_b_suites[@]}")
   [[ ${AI_CS_TEST_IMAGE_MODE:-1} != 0 ]] || run=("${run[@]:1}")
-  wait_for_phase_2
-  # ... and for the first lab's quiet suites: their heaviest runs (a host paused, kill -9, the EE built, Prometheus
-  # and PostgreSQL stopped) beside this lab's runs under load starved both app hosts' /ready past haproxy's checks
-  # (2,726 of 6,968 requests failed in one image-mode upgrade). From here the two labs' runs under load take turns.
-  while [[ ! -e $LOGS/lab-quiet.done && ! -e $LOGS/lab.result ]]; do sleep 5; done
-  echo "== the other lab's quiet suites are done ($(date -u +%T))"
+  # It starts once the first lab's stage has ended. Beside that lab's quiet suites (a host paused, kill -9, the EE built,
+  # PostgreSQL stopped), this lab's image-mode upgrade under load lost 2,726 of 6,968 requests; beside its suites
+  # under load, both labs' upgrades lost about 2,000 each: on 2 cores, the haproxy checks of both app hosts timed out
+  # together, again and again, whichever lab's run was under load (the two took turns). Alone, they lose none.
+  while [[ ! -e $LOGS/lab.result ]]; do sleep 5; done
+  echo "== the first lab's stage is done ($(date -u +%T))"
   ./scripts/own-lab.sh image pytest -m lab -p no:cacheprovider -s --durations=15 "${run[@]}" || rc=1
   ./scripts/own-lab.sh image ansible-playbook playbooks/lab-down.yml >/dev/null || rc=1
   return "$rc"

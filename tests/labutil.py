@@ -198,9 +198,11 @@ def _die_with_parent() -> None:
 # Two labs can run at once (scripts/own-lab.sh; make test runs the image-mode suite on one). Their runs under load take
 # turns on this machine-wide lock, so no zero-failed-requests assertion measures two labs' clients and switches at
 # once, and so do the heaviest runs that put no load on a service (a lab brought up from nothing, the EE image
-# built): CI's run of the one-app-host suite lost 1,028 of 1,403 requests, its database and ssh unanswered for 25 s,
-# while the other lab was being brought up. It does not keep the other lab's other runs off the cores: beside the
-# other lab's deploys, 95 of 11,276 requests failed (haproxy's checks of the host left serving timed out).
+# built): in one make test run the one-app-host suite lost 1,028 of 1,403 requests, its database and ssh unanswered
+# for 25 s, while the other lab was being brought up. It does not keep the other lab's other runs off the cores:
+# beside the other lab's deploys, 95 of 11,276 requests failed (haproxy's checks of the host left serving timed out),
+# and beside the other lab's suites, about 2,000 per upgrade: make test runs the two labs' suites one after the
+# other.
 LOAD_LOCK = Path("/run/ai-cs-under-load.lock")
 
 
