@@ -104,10 +104,10 @@ lab_b_suite() {
   # shrinks the lab to one app host), then that lab removed (its hosts hold ~2 GB).
   local rc=0 run=("${lab_b_suites[@]}")
   [[ ${AI_CS_TEST_IMAGE_MODE:-1} != 0 ]] || run=("${run[@]:1}")
-  # It starts once the first lab's stage has ended. Beside that lab's quiet suites (a host paused, kill -9, the EE built,
-  # PostgreSQL stopped), this lab's image-mode upgrade under load lost 2,726 of 6,968 requests; beside its suites
-  # under load, both labs' upgrades lost about 2,000 each: on 2 cores, the haproxy checks of both app hosts timed out
-  # together, again and again, whichever lab's run was under load (the two took turns). Alone, they lose none.
+  # It starts once the first lab's stage has ended. Beside that lab's quiet suites (a host paused, kill -9, the EE
+  # built, PostgreSQL stopped), this lab's image-mode upgrade under load lost 2,726 of 6,968 requests; beside its
+  # suites under load, both labs' upgrades lost about 2,000 each: on 2 cores, the haproxy checks of both app hosts
+  # timed out together, again and again, whichever lab's run was under load (the two took turns).
   while [[ ! -e $LOGS/lab.result ]]; do sleep 5; done
   echo "== the first lab's stage is done ($(date -u +%T))"
   ./scripts/own-lab.sh image pytest -m lab -p no:cacheprovider -s --durations=15 "${run[@]}" || rc=1
@@ -133,9 +133,9 @@ pooled() {  # pooled NAME: one stage of phase 1's pool
     sanity) bg_stage sanity ./scripts/sanity.sh ;;
     pytest) bg_stage pytest pytest -m "not lab" -p no:cacheprovider ;;
     *)
-      # A scenario starts once the lab is up: beside a lab brought up from nothing, the scenarios' own services
-      # (at a lower priority) were starved past their start limits (molecule-pipeline: PostgreSQL unreachable for
-      # the service's 3 s connect timeout, five times, then systemd gave up).
+      # A scenario starts once the lab is up: beside a lab brought up from nothing, molecule-pipeline's service (at
+      # a lower priority) never listened within verify's 60 s, PostgreSQL unreachable by its own log (most likely
+      # its 3 s connect timeout missed five times under starvation, then systemd's start limit).
       while [[ ! -e $LOGS/lab-up.done && ! -e $LOGS/lab.result ]]; do sleep 5; done
       bg_stage "molecule-$1" molecule test -s "$1"
       ;;
