@@ -208,14 +208,14 @@ LOAD_LOCK = Path("/run/ai-cs-under-load.lock")
 
 @contextlib.contextmanager
 def machine_turn(what: str):
-    """Hold the machine-wide turn (LOAD_LOCK) while the block runs; yields the seconds waited for it."""
+    """Hold the machine-wide turn (LOAD_LOCK) while the block runs (a wait of a second or more is noted in LOADS)."""
     with LOAD_LOCK.open("a") as lock:
         waited = time.monotonic()
         fcntl.flock(lock, fcntl.LOCK_EX)
         waited = time.monotonic() - waited
         if waited >= 1:
             LOADS.append(f"  ({what}: waited {waited:.0f} s for another lab's heavy run to end)")
-        yield waited
+        yield
 
 
 @contextlib.contextmanager
@@ -251,6 +251,11 @@ def _under_load(what: str, directory: Path, rate: float, webhook_share: float, g
         if result.get("failed"):  # what haproxy saw meanwhile names the cause in the failure's message
             result["haproxy"] = haproxy_states(started)
             LOADS.extend(f"    haproxy: {line}" for line in result["haproxy"])
+
+
+def failures(load: dict) -> str:
+    """What a run under load failed, by cause, and what haproxy saw meanwhile: for an assertion's message."""
+    return " ".join([str(load["failed_by_cause"]), *load.get("haproxy", [])])
 
 
 def haproxy_states(since: float) -> list[str]:

@@ -14,6 +14,7 @@ from labutil import (
     APP_HOSTS,
     current,
     exists,
+    failures,
     history,
     hold_lock,
     in_host,
@@ -204,9 +205,7 @@ def test_a_hook_failing_before_the_switch_stops_the_deploy_with_nothing_switched
 def test_upgrade_to_v1_1_0_with_a_verified_backup(tmp_path, receiver):
     with under_load("deploy v1.0.0 -> v1.1.0", tmp_path) as load:
         proc = deploy("v1.1.0", *hooked(tmp_path, receiver))
-    assert load["failed"] == 0, (
-        f"each host is drained before it restarts: {load['failed_by_cause']} {load.get('haproxy', '')}"
-    )
+    assert load["failed"] == 0, f"each host is drained before it restarts: {failures(load)}"
     assert {"v1.0.0", "v1.1.0"} <= set(load["versions"]), "the load ran across the whole switch"
     assert "0002_ticket_priority.up.sql (schema 1 -> 2)" in proc.stdout
     assert "canary analysis: pass after" in proc.stdout, "ai-cs-app1, judged against ai-cs-app2 under the load"
@@ -298,9 +297,7 @@ def test_failing_migration_leaves_database_and_service_as_they_were():
 def test_unhealthy_release_is_rolled_back_and_marked_bad(fixture, cause, tmp_path, receiver):
     with under_load(f"deploy {fixture} (rolled back)", tmp_path) as load:
         proc = deploy(fixture, *FAST, *hooked(tmp_path, receiver), check=False)
-    assert load["failed"] == 0, (
-        f"the failing host was out of rotation: {load['failed_by_cause']} {load.get('haproxy', '')}"
-    )
+    assert load["failed"] == 0, f"the failing host was out of rotation: {failures(load)}"
     assert fixture not in load["versions"], "the bad release never answered a client"
     assert proc.returncode != 0
     assert f"deploy {fixture} failed on ai-cs-app1 at 'Wait for live, ready and the expected version'" in proc.stdout

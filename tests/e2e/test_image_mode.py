@@ -17,6 +17,7 @@ from labutil import (
     APP_HOSTS,
     ROOT,
     current,
+    failures,
     history,
     in_host,
     leaked,
@@ -96,9 +97,7 @@ def test_an_upgrade_under_load_migrates_from_the_image_and_answers_signed_webhoo
 ):
     with under_load("image-mode deploy v1.0.0 -> v1.1.0", tmp_path) as load:
         proc = deploy("v1.1.0")
-    assert load["failed"] == 0, (
-        f"each host is drained before its container is replaced: {load['failed_by_cause']} {load.get('haproxy', '')}"
-    )
+    assert load["failed"] == 0, f"each host is drained before its container is replaced: {failures(load)}"
     assert {"v1.0.0", "v1.1.0"} <= set(load["versions"]), "the load ran across the whole switch"
     assert "0002_ticket_priority.up.sql (schema 1 -> 2)" in proc.stdout
     want = f"{REGISTRY}/ai-customer-service@{digests()['v1.1.0']}"

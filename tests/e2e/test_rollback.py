@@ -15,6 +15,7 @@ from labutil import (
     ROOT,
     current,
     exists,
+    failures,
     history,
     in_host,
     leaked,
@@ -148,9 +149,7 @@ def test_config_only_rollback_brings_back_the_earlier_config_then_changes_nothin
         receiver.close()
     assert event["event"] == "rollback" and event["version"] == "v1.1.0" and event["result"] == "success"
     assert event["switched"] == APP_HOSTS and "rollback v1.1.0 done" in event["text"]
-    assert load["failed"] == 0, (
-        f"each host is drained before it restarts: {load['failed_by_cause']} {load.get('haproxy', '')}"
-    )
+    assert load["failed"] == 0, f"each host is drained before it restarts: {failures(load)}"
     assert "the earlier config of v1.1.0" in proc.stdout
     for host in APP_HOSTS:
         assert env_of(host, "v1.1.0") == previous
