@@ -257,12 +257,14 @@ def hold_a_table(pg, db, table: str):
 def test_a_migration_behind_a_long_transaction_gives_up_instead_of_blocking(pg, db, release):
     migrate(pg, db, release, target_version=1)
     holder = hold_a_table(pg, db, "cs_tickets")
+    # Not a timed assertion (a starved machine took 10.2 s for the 0.5 s + 2 s + 0.5 s): a migration that blocked
+    # instead of giving up would get the table once the holder ends, 60 s on, and succeed.
+    ends = threading.Timer(60, holder.close)
+    ends.start()
     try:
-        started = time.monotonic()
         result = migrate(pg, db, release, statement_lock_timeout=0.5, lock_retries=1, atomic=True)
-        assert result["failed"] and "waited 0.5 s for a table lock and gave up" in result["msg"]
+        assert result.get("failed") and "waited 0.5 s for a table lock and gave up" in result["msg"], result
         assert "pg_stat_activity" in result["msg"] and "schema version stays 1 and is not dirty" in result["msg"]
-        assert time.monotonic() - started < 10, "given up within the bound (and one retry after 2 s)"
         assert state(pg, db) == (1, False)
         # while the migration waited, other sessions' queries on the table were not blocked for longer than the bound
         reader = pg.connect(db)
@@ -271,6 +273,7 @@ def test_a_migration_behind_a_long_transaction_gives_up_instead_of_blocking(pg, 
             cur.execute("SELECT count(*) FROM cs_tickets")
         reader.close()
     finally:
+        ends.cancel()
         holder.close()
     retried = migrate(pg, db, release, statement_lock_timeout=0.5)
     assert not retried.get("failed") and retried["attempts"] == 1 and state(pg, db) == (2, False)
