@@ -205,7 +205,7 @@ def test_an_interrupted_switch_is_undone_by_the_next_run():
     ("phase", "marker", "released"),
     [
         ("preflight", r"TASK \[preflight : host \| Find what listens", True),
-        ("stage", r"TASK \[release : stage \| Install what the service needs", True),
+        ("stage", r"TASK \[release : Look for the release on disk", True),  # runs whether or not it is staged
         ("backup", r"TASK \[backup : Dump the database", True),
         # cut off during the first batch: the second never starts; the run ends without a rescue, its lease expires
         ("switch", r"TASK \[pipeline : switch \| Note when this host's switch started", False),
