@@ -1,7 +1,7 @@
 # Copyright: ai-customer-service contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters for the playbooks and roles: the runbook judge, the service's env file, artifact and migration names,
-the switch's batches, a registry's auth file.
+the switch's batches, a registry's auth file, the merged options of role entry points.
 
 Each act lives once, in module_utils/ (shared with the modules that run on hosts); these filters only expose it
 to templates on the controller.
@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import ansible.module_utils
+import yaml
+from ansible.errors import AnsibleFilterError
 
 _MODULE_UTILS = Path(__file__).resolve().parent.parent / "module_utils"
 
@@ -131,6 +133,28 @@ def batches(spec: Any, fleet: int) -> dict[str, Any]:
     return {"sizes": sizes, "problem": ""}
 
 
+def role_options(steps: list[str], roles_dir: str) -> dict[str, Any]:
+    """The options of several role entry points ("role entry", e.g. "release swap"), merged into one argument spec.
+
+    For one validate_argument_spec call that checks, once, what a run's later steps will take. An option two entry
+    points share must have one definition (the same anchor in the role's meta/argument_specs.yml); two different
+    ones, or an entry point with no spec, is an error rather than a check that silently covers less.
+    """
+    merged: dict[str, Any] = {}
+    for step in steps:
+        role, _, entry = str(step).partition(" ")
+        path = Path(roles_dir) / role / "meta" / "argument_specs.yml"
+        try:
+            specs = yaml.safe_load(path.read_text(encoding="utf-8"))["argument_specs"]
+            options = specs[entry].get("options") or {}
+        except (OSError, KeyError, TypeError, yaml.YAMLError) as e:
+            raise AnsibleFilterError(f"ai_cs_role_options: no argument spec for {step!r} in {path}: {e}") from e
+        for name, spec in options.items():
+            if merged.setdefault(name, spec) != spec:
+                raise AnsibleFilterError(f"ai_cs_role_options: {name} is specified two ways ({step!r} and before)")
+    return merged
+
+
 def registry_auth(registry: str, user: str, password: str) -> str:
     """The credentials podman and skopeo read with --authfile (containers-auth.json) for one registry."""
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
@@ -152,4 +176,5 @@ class FilterModule:
             "ai_cs_dsn_parse": _dsn.parse,
             "ai_cs_batches": batches,
             "ai_cs_registry_auth": registry_auth,
+            "ai_cs_role_options": role_options,
         }

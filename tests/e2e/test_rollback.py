@@ -101,6 +101,24 @@ def test_bad_requests_are_refused_with_nothing_changed(variables, expected):
     assert not exists(APP_HOSTS[0], "/tmp/pwned")
 
 
+@pytest.mark.parametrize(("setting", "value"), [("verify_timeout", "abc"), ("loadbalancer_drain_timeout", "soon")])
+def test_a_bad_setting_of_a_later_step_is_refused_before_any_host_is_drained(setting, value):
+    """The switch's steps (drain, swap, restart, verify, record) are checked in prepare, with nothing changed yet.
+
+    Checked where the step ran instead, a bad verify setting failed on the first host after it was drained, switched
+    and restarted, then failed its go-back's verification too, leaving it out of rotation.
+    """
+    before = state()
+    runs = [in_host(h, "systemctl", "show", "-P", "InvocationID", "ai-customer-service") for h in APP_HOSTS]
+    proc = rollback(check=False, version="v1.0.0", **{setting: value})
+    assert proc.returncode != 0, said(proc)
+    assert "at 'prepare | Check the inputs of every role step a switch runs" in said(proc)
+    assert f"argument '{setting}' is of type str and we were unable to convert to int" in said(proc)
+    assert "The database and the service are as they were." in said(proc)
+    assert state() == before
+    assert [in_host(h, "systemctl", "show", "-P", "InvocationID", "ai-customer-service") for h in APP_HOSTS] == runs
+
+
 def test_check_mode_says_what_it_would_do_and_changes_nothing():
     before = state()
     envs = [env_of(h, "v1.1.0") for h in APP_HOSTS]

@@ -97,3 +97,25 @@ def test_registry_auth_is_what_podman_reads_and_keeps_any_password():
     text = F["ai_cs_registry_auth"]("ai-cs-artifacts:5000", "ai-cs-pull", NASTY)
     token = json.loads(text)["auths"]["ai-cs-artifacts:5000"]["auth"]
     assert base64.b64decode(token).decode() == f"ai-cs-pull:{NASTY}"  # split at the first colon: the password whole
+
+
+def test_role_options_merges_the_entry_points_the_switch_runs():
+    steps = ["release swap", "release restart", "verify main", "loadbalancer member"]
+    merged = F["ai_cs_role_options"](steps, str(ROOT / "roles"))
+    assert merged["release_version"]["required"] is True and merged["verify_timeout"]["type"] == "int"
+    assert merged["loadbalancer_member_action"]["choices"] == ["drain", "enable"]
+    assert "release_keep" not in merged  # main's, not one of these steps'
+
+
+@pytest.mark.parametrize(
+    ("spec", "says"),
+    [
+        ("  a:\n    options:\n      x: {type: int}\n  b:\n    options:\n      x: {type: str}\n", "x is specified two"),
+        ("  a:\n    options: {}\n", "no argument spec for 'r b'"),
+    ],
+)
+def test_role_options_refuses_what_would_check_less(tmp_path, spec, says):
+    (tmp_path / "r/meta").mkdir(parents=True)
+    (tmp_path / "r/meta/argument_specs.yml").write_text("argument_specs:\n" + spec)
+    with pytest.raises(filters.AnsibleFilterError, match=says):
+        F["ai_cs_role_options"](["r a", "r b"], str(tmp_path))
