@@ -42,8 +42,14 @@ options:
     description: Send no C(X-CS-Signature) header (to test that an unsigned call is refused).
     type: bool
     default: false
+  replay:
+    description:
+      - After the first answer, send the same request again (the same bytes, timestamp and signature), as an upstream
+        retry would, and return its answer as I(replay). The runbook's deduplication check, in the same task.
+    type: bool
+    default: false
   expected_status:
-    description: Fail unless the answer has one of these status codes. Empty means any answer is fine.
+    description: Fail unless the answer (and the replay's) has one of these status codes. Empty means any is fine.
     type: list
     elements: int
     default: []
@@ -76,6 +82,16 @@ EXAMPLES = r"""
       open_id: deploy-smoke
       content: health check
     expected_status: [200]
+
+- name: A signed call, then its replay, which the service must take as a duplicate
+  webhook_sign:
+    secret: "{{ ai_cs_webhook_secret }}"
+    url: http://127.0.0.1:8080/api/v1/customer-service/webhook
+    body: {channel: widget, message_id: "smoke-1", open_id: x, content: x}
+    replay: true
+    expected_status: [200]
+  register: call
+  failed_when: call.replay.response.status | default('') != 'duplicate'
 
 - name: An unsigned call must be refused with CS_AUTH_4031
   webhook_sign:
@@ -123,6 +139,11 @@ latency_ms:
   description: Time to the answer in milliseconds.
   returned: when url is set and not in check mode
   type: float
+replay:
+  description: The replay's answer, with the same keys as the first (status, response, code, latency_ms).
+  returned: when replay is set, url is set and not in check mode
+  type: dict
+  sample: {"status": 200, "response": {"status": "duplicate"}, "code": null, "latency_ms": 3.1}
 """
 
 from ansible.module_utils.ai_cs_http import exchange
@@ -139,6 +160,7 @@ def main() -> None:
             "url": {"type": "str"},
             "signature": {"type": "str"},
             "omit_signature": {"type": "bool", "default": False},
+            "replay": {"type": "bool", "default": False},
             "expected_status": {"type": "list", "elements": "int", "default": []},
             "timeout": {"type": "float", "default": 10},
             "validate_certs": {"type": "bool", "default": True},
@@ -170,30 +192,44 @@ def main() -> None:
         del send[SIGNATURE_HEADER]
     elif p["signature"] is not None:
         send[SIGNATURE_HEADER] = p["signature"]
+    result.update(_send(module, body, send, result, replay=False))
+    if p["replay"]:
+        result["replay"] = _send(module, body, send, result, replay=True)
+    module.exit_json(**result)
+
+
+def _send(module: AnsibleModule, body: str, headers: dict[str, str], result: dict, replay: bool) -> dict:
+    """POST the body once: its status, parsed answer, rejection code and latency; or fail with what came so far."""
+    p = module.params
+    what = "webhook replay POST" if replay else "webhook POST"
     answer = exchange(
         p["url"],
         method="POST",
         data=body.encode(),
-        headers=send,
+        headers=headers,
         timeout=p["timeout"],
         validate_certs=p["validate_certs"],
     )
-    result.update(
-        status=answer.status, response=answer.body, code=rejection_code(answer.body), latency_ms=answer.latency_ms
-    )
+    got = {
+        "status": answer.status,
+        "response": answer.body,
+        "code": rejection_code(answer.body),
+        "latency_ms": answer.latency_ms,
+    }
+    so_far = {**result, **({"replay": got} if replay else got)}
     if answer.status is None:
         module.fail_json(
-            msg=f"webhook POST {p['url']} got no answer: {answer.error}; cause: the service is not listening there "
+            msg=f"{what} {p['url']} got no answer: {answer.error}; cause: the service is not listening there "
             "or the network blocks it; fix: check the service is running and the address",
-            **result,
+            **so_far,
         )
     if p["expected_status"] and answer.status not in p["expected_status"]:
         module.fail_json(
-            msg=f"webhook POST {p['url']} answered {answer.status} ({result['code'] or 'no error code'}), expected "
+            msg=f"{what} {p['url']} answered {answer.status} ({got['code'] or 'no error code'}), expected "
             f"{p['expected_status']}; answer: {str(answer.body)[:300]}",
-            **result,
+            **so_far,
         )
-    module.exit_json(**result)
+    return got
 
 
 if __name__ == "__main__":

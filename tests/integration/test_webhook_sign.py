@@ -57,6 +57,25 @@ def test_signed_call_accepted_then_duplicate(service):
     assert second["response"]["status"] == "duplicate"
 
 
+def test_replay_sends_the_same_call_again_and_returns_its_answer(service):
+    body = {"channel": "widget", "message_id": "m-replay", "open_id": "u", "content": "hello"}
+    first, _ = send(service, body=body, replay=True, expected_status=[200])
+    assert first["status"] == 200 and first["response"]["status"] == "accepted"
+    assert first["replay"]["status"] == 200 and first["replay"]["response"]["status"] == "duplicate"
+    assert first["replay"]["code"] is None and first["replay"]["latency_ms"] > 0
+    third, _ = send(service, body=body, timestamp=first["timestamp"])  # the same bytes once more
+    assert third["signature"] == first["signature"] and third["response"]["status"] == "duplicate"
+
+
+def test_with_replay_each_answer_must_have_an_expected_status(service):
+    body = {"channel": "widget", "message_id": "m-replay-unsigned", "open_id": "u", "content": "x"}
+    both, _ = send(service, body=body, replay=True, omit_signature=True, expected_status=[403])
+    assert both["code"] == "CS_AUTH_4031" and both["replay"]["code"] == "CS_AUTH_4031"
+    failed, _ = send(service, body=body, replay=True, omit_signature=True, expected_status=[200])
+    assert failed["failed"] and failed["msg"].startswith("webhook POST ") and "replay" not in failed
+    assert failed["status"] == 403 and failed["body"]  # what was sent, and the answer, come with the failure
+
+
 @pytest.mark.parametrize(
     ("args", "code"),
     [
