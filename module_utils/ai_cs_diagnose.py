@@ -4,7 +4,8 @@
 cause and fix (ai_cs_runbook.match). Pure: the readings are gathered by the diagnose role's read-only tasks.
 
 readings: unit (systemd status), link (what current points at, '' if missing), env (the serving release's
-settings), http (health_probe endpoints), tcp_listen (listen_ports_facts), ss (lines of `ss -Htln`), db (the
+settings), http (health_probe endpoints), ss (lines of `ss -Htlnp`: every listening TCP socket, with the processes
+holding it where they can be inspected), db (the
 database query's result, or {"error": ...}, or None when there was no DSN), journal (`journalctl --output=json`
 lines, newest first), webhook (webhook_sign's result, None when not sent), df (lines of `df -Pk`), controller_time
 (the controller's clock just after the probe; controller_time_before, optional: just before it),
@@ -137,11 +138,16 @@ def _config(env: dict[str, str], settings: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def _port(port: int, pids: set[int], active: bool, tcp_listen: list[dict], ss: list[str]) -> dict[str, Any]:
+_SS_USER = re.compile(r'\("([^"]*)",pid=([0-9]+)')
+
+
+def _port(port: int, pids: set[int], active: bool, ss: list[str]) -> dict[str, Any]:
     """pids: the service's (its main process, and in image mode the container's, which is what listens)."""
     pid = max(pids)
     sockets = [line for line in ss if re.search(rf":{port}\s", line)]
-    others = [s for s in tcp_listen if int(s.get("port", 0)) == port and int(s.get("pid", 0)) not in pids]
+    # users:(("name",pid=N,fd=M),...): absent for a socket whose process this user may not inspect
+    holders = [(name, int(held)) for line in sockets for name, held in _SS_USER.findall(line)]
+    others = [{"name": name, "pid": held} for name, held in holders if held not in pids]
     held_by_other = bool(others) or (bool(sockets) and not active)
     other = f"{others[0].get('name')} (pid {others[0].get('pid')})" if others else "a process that cannot be inspected"
     if held_by_other:
@@ -350,7 +356,7 @@ def judge(readings: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     checks = [
         _service(unit, version, http, errors, settings["service_name"], container=container),
         _config(env, settings),
-        _port(port, pids, active, readings.get("tcp_listen") or [], readings.get("ss") or []),
+        _port(port, pids, active, readings.get("ss") or []),
         database,
         *(
             _endpoint(path, http.get(path) or {}, settings["slow_ms"], db_hit)

@@ -52,7 +52,6 @@ HEALTHY = {
         "/ready": endpoint(),
         "/actuator/health": endpoint(body={**UP, "version": "v1.1.0", "uptime_seconds": 12}),
     },
-    "tcp_listen": [],
     "ss": ["LISTEN 0 5 0.0.0.0:8080 0.0.0.0:*"],
     "db": {"row": {"missing_tables": None, "tickets": 3, "schema_version": 2, "dirty": False}},
     "journal": [],
@@ -116,9 +115,14 @@ def test_no_dsn_and_memory_fallback_in_production():
     assert result["database"]["detail"] == "no AI_CS_POSTGRES_DSN to connect with"
 
 
+def listening(name: str, pid: int) -> str:
+    """A line of `ss -Htlnp` for port 8080 held by this process."""
+    return f'LISTEN 0 5 0.0.0.0:8080 0.0.0.0:* users:(("{name}",pid={pid},fd=3))'
+
+
 def test_port_held_by_another_process_is_named():
     stopped = {"ActiveState": "failed", "SubState": "failed", "MainPID": "0", "NRestarts": "5"}
-    result = checks(judge(readings(unit=stopped, tcp_listen=[{"port": 8080, "pid": 77, "name": "python3"}]), SETTINGS))
+    result = checks(judge(readings(unit=stopped, ss=[listening("python3", 77)]), SETTINGS))
     assert result["port"]["status"] == "FAIL" and "is held by python3 (pid 77)" in result["port"]["detail"]
     assert result["port"]["cause"] == row("port-in-use").cause
     assert result["service"]["status"] == "FAIL"
@@ -195,8 +199,8 @@ def test_slow_endpoint_and_low_disk():
 def test_image_mode_the_container_listens_and_its_state_and_image_are_reported():
     image = "ai-cs-artifacts:5000/ai-customer-service@sha256:" + "a" * 64
     running = {"state": "running", "pid": 4242, "image": image}
-    container_listens = [{"port": 8080, "pid": 4242, "name": "python3"}]
-    result = judge(readings(container=running, tcp_listen=container_listens), SETTINGS)
+    container_listens = [listening("python3", 4242)]
+    result = judge(readings(container=running, ss=container_listens), SETTINGS)
     by_name = checks(result)
     assert by_name["port"]["status"] == "OK" and "held by the service (pid 4242)" in by_name["port"]["detail"]
     assert (
@@ -208,5 +212,5 @@ def test_image_mode_the_container_listens_and_its_state_and_image_are_reported()
     gone = checks(judge(readings(container={"state": "missing", "pid": 0, "image": None}), SETTINGS))
     assert gone["service"]["status"] == "FAIL" and "container missing" in gone["service"]["detail"]
     # binary mode: another process on the port is still named
-    binary = checks(judge(readings(tcp_listen=container_listens), SETTINGS))
+    binary = checks(judge(readings(ss=container_listens), SETTINGS))
     assert binary["port"]["status"] == "FAIL" and "held by python3 (pid 4242)" in binary["port"]["detail"]
