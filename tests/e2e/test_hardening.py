@@ -204,7 +204,7 @@ def test_an_interrupted_switch_is_undone_by_the_next_run():
 @pytest.mark.parametrize(
     ("phase", "marker", "released"),
     [
-        ("preflight", r"TASK \[preflight : host \| Find what listens", True),
+        ("preflight", r"TASK \[preflight : host \| Read what listens", True),
         ("stage", r"TASK \[release : Look for the release on disk", True),  # runs whether or not it is staged
         ("backup", r"TASK \[backup : Dump the database", True),
         # cut off during the first batch: the second never starts; the run ends without a rescue, its lease expires
