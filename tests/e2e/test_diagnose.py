@@ -141,7 +141,8 @@ def test_healthy_lab_every_check_ok_and_the_median_run_time():
 
 def test_check_mode_is_read_only_and_sends_no_webhook_and_limit_narrows_the_report():
     before = sql("SELECT count(*) FROM cs_messages")
-    rc, report, _ = diagnose("--check", "--limit", f"{APP},localhost")
+    # slowness is not what this tests: beside the Molecule scenarios /live once took 1019 ms, over the 1000 ms bound
+    rc, report, _ = diagnose("--check", "--limit", f"{APP},localhost", "-e", "diagnose_slow_ms=10000")
     assert rc == 0 and check(report, "webhook")["status"] == "SKIP"
     assert list(report["hosts"]) == [APP] and report["unreachable"] == []  # hosts outside --limit are not "not reached"
     assert sql("SELECT count(*) FROM cs_messages") == before
