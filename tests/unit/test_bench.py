@@ -128,3 +128,21 @@ def test_the_model_is_not_fitted_where_batches_rise_with_hosts(tmp_path):
     text = (tmp_path / "results.md").read_text()
     assert "- deploy (upgrade): not fitted: over N = 1, 2, 4 the batches rise with the hosts" in text
     assert "app hosts, deploy_batch_size" not in text
+
+
+def test_only_diagnoses_verdict_is_taken_as_a_finished_run():
+    """failures() names each host's failed task; a diagnose that found failed checks is timed, anything else stops."""
+
+    def document(*failed: tuple[str, str]) -> dict:
+        tasks = [{"task": {"name": "diagnose : Probe /live"}, "hosts": {"app1": {"changed": False}}}]
+        tasks += [{"task": {"name": n}, "hosts": {"ai-cs-app1": {"failed": True, "msg": m}}} for n, m in failed]
+        return {"plays": [{"tasks": tasks}]}
+
+    verdict = (bench.DIAGNOSE_VERDICT, "diagnose: 1 check(s) failed: ai-cs-app1 journal")
+    assert bench.failures(document(verdict)) == [verdict]
+    assert bench.failures(document()) == []
+    broken = document(("diagnose : Ask PostgreSQL", "boom"), verdict)
+    assert [task for task, _ in bench.failures(broken)] == ["diagnose : Ask PostgreSQL", bench.DIAGNOSE_VERDICT]
+    # the name the JSON callback gives diagnose's last task: "<role> : <task name>"
+    role, task = bench.DIAGNOSE_VERDICT.split(" : ", 1)
+    assert f"- name: {task}\n" in (ROOT / "roles" / role / "tasks/report.yml").read_text()
