@@ -83,9 +83,9 @@ LABELS = {
     "rollback-linear": "rollback (code), stock strategy",
     "diagnose-linear": "diagnose, stock strategy",
 }
-# the same playbook run with ansible's own linear strategy instead of ansible.cfg's (Mitogen)
 # diagnose's last task, failing when a check failed (roles/diagnose/tasks/report.yml), as the JSON callback names it
 DIAGNOSE_VERDICT = "diagnose : report | Fail when any check failed, naming them"
+# the same playbook run with ansible's own linear strategy instead of ansible.cfg's (Mitogen)
 LINEAR = {"upgrade-linear": "upgrade", "rollback-linear": "rollback", "diagnose-linear": "diagnose"}
 # the upgrade's canary analysis: time spent watching on purpose (pipeline_canary_window), not work
 CANARY_WATCH = "canary | Watch this batch's /metrics"
@@ -151,11 +151,15 @@ class Bench:
         self.calls += 1
         name = f"{self.calls:03d}-{Path(path).stem}.json"
         (self.out / "logs" / name).write_text(proc.stdout + proc.stderr)
-        document = json_document(proc.stdout, proc.stderr)
-        failed = failures(document) if proc.returncode != 0 else []
-        if proc.returncode != 0 and not (verdict and failed and all(task == verdict for task, _ in failed)):
+        failed: list[tuple[str, str]] = []
+        if proc.returncode != 0 and verdict:
+            try:
+                failed = failures(json_document(proc.stdout, proc.stderr))
+            except (AssertionError, ValueError):  # no JSON document: a run that broke before or while it printed
+                failed = []
+        if proc.returncode != 0 and not (failed and all(task == verdict for task, _ in failed)):
             raise SystemExit(f"bench: {' '.join(cmd)} failed ({proc.returncode}); its output: {self.out}/logs/{name}")
-        found = profile(document)
+        found = profile(json_document(proc.stdout, proc.stderr))
         if failed:
             found["verdict"] = failed[0][1][:500]
         return seconds, found
