@@ -151,18 +151,14 @@ class Bench:
         self.calls += 1
         name = f"{self.calls:03d}-{Path(path).stem}.json"
         (self.out / "logs" / name).write_text(proc.stdout + proc.stderr)
-        failed: list[tuple[str, str]] = []
-        if proc.returncode != 0 and verdict:
-            try:
-                failed = failures(json_document(proc.stdout, proc.stderr))
-            except (AssertionError, ValueError):  # no JSON document: a run that broke before or while it printed
-                failed = []
-        if proc.returncode != 0 and not (failed and all(task == verdict for task, _ in failed)):
+        try:
+            document = json_document(proc.stdout, proc.stderr)
+        except (AssertionError, ValueError):  # no JSON document: a run that broke before or while it printed
+            document = None
+        found = verdict_of(document, verdict) if proc.returncode != 0 else None
+        if document is None or (proc.returncode != 0 and found is None):
             raise SystemExit(f"bench: {' '.join(cmd)} failed ({proc.returncode}); its output: {self.out}/logs/{name}")
-        found = profile(json_document(proc.stdout, proc.stderr))
-        if failed:
-            found["verdict"] = failed[0][1][:500]
-        return seconds, found
+        return seconds, profile(document) | ({"verdict": found} if found is not None else {})
 
     def measured(self, fleet: int, operation: str, rep: int, action) -> None:
         """action() under the prober; recorded with its wall time, its slowest tasks and the failed requests."""
@@ -348,6 +344,14 @@ def failures(document: dict) -> list[tuple[str, str]]:
         for result in task.get("hosts", {}).values()
         if result.get("failed")
     ]
+
+
+def verdict_of(document: dict | None, verdict: str) -> str | None:
+    """The verdict task's message when it is the only task that failed, on any host; else None."""
+    failed = failures(document) if document else []
+    if verdict and failed and all(task == verdict for task, _ in failed):
+        return failed[0][1][:500]
+    return None
 
 
 def profile(document: dict, keep: int = 12) -> dict:

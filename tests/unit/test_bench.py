@@ -143,6 +143,13 @@ def test_only_diagnoses_verdict_is_taken_as_a_finished_run():
     assert bench.failures(document()) == []
     broken = document(("diagnose : Ask PostgreSQL", "boom"), verdict)
     assert [task for task, _ in bench.failures(broken)] == ["diagnose : Ask PostgreSQL", bench.DIAGNOSE_VERDICT]
+    # what playbook() decides with: the verdict's message when only the verdict failed, else None (the bench stops)
+    assert bench.verdict_of(document(verdict), bench.DIAGNOSE_VERDICT) == verdict[1]
+    assert bench.verdict_of(broken, bench.DIAGNOSE_VERDICT) is None
+    assert bench.verdict_of(document(), bench.DIAGNOSE_VERDICT) is None
+    assert bench.verdict_of(document(verdict), "") is None  # another playbook: any failure stops the bench
+    assert bench.verdict_of(document(("", "an unnamed task failed")), "") is None
+    assert bench.verdict_of(None, bench.DIAGNOSE_VERDICT) is None
     # the name the JSON callback gives diagnose's last task: "<role> : <task name>"
     role, task = bench.DIAGNOSE_VERDICT.split(" : ", 1)
     assert f"- name: {task}\n" in (ROOT / "roles" / role / "tasks/report.yml").read_text()
