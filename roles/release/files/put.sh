@@ -6,6 +6,8 @@
 #                             put SRC in place of DEST when they differ; KEEP: a suffix to keep the replaced DEST
 #                             under ('-': keep nothing); HOW: move (SRC is consumed; a missing SRC is nothing to do),
 #                             copy (SRC stays; a missing SRC is an error). NAME is what gets printed.
+#   need KIND PATH MESSAGE    refuse (MESSAGE on stderr, exit 4) unless PATH is there: KIND file (it exists),
+#                             executable (a file this user may run), image (a file naming an image podman has)
 set -euo pipefail
 
 while (($#)); do
@@ -37,6 +39,22 @@ while (($#)); do
         cp -p "$src" "$dest.put" && mv -T "$dest.put" "$dest"
       fi
       echo "$name"
+      ;;
+    need)
+      kind=$2 path=$3 message=$4
+      shift 4
+      case $kind in
+        file) [[ -e $path ]] ;;
+        executable) [[ -f $path && -x $path ]] ;;
+        image) [[ -s $path ]] && podman image exists "$(<"$path")" ;;
+        *)
+          echo "put.sh: unknown need $kind" >&2
+          exit 2
+          ;;
+      esac || {
+        echo "$message" >&2
+        exit 4
+      }
       ;;
     *)
       echo "put.sh: unknown operation $1" >&2
