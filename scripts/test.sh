@@ -86,7 +86,7 @@ wait_for_phase_2() {
 # shellcheck disable=SC2317  # called through bg_stage
 lab_suites() {
   # Two sessions, each on a lab brought up from nothing. First the suites that put no client load on the service,
-  # beside the Molecule scenarios; then, once the scenarios are done, the ones whose clients send 50 requests/s
+  # beside the Molecule scenarios; then, once the scenarios are done, the ones whose clients send 20 requests/s
   # through haproxy during deploys and rollbacks (and assert none fails): on two cores shared with two scenarios,
   # the one host left serving during a switch was starved into refusing requests.
   local quiet=(tests/e2e/test_diagnose.py tests/e2e/test_hardening.py tests/e2e/test_monitoring.py tests/e2e/test_ee.py)

@@ -183,11 +183,21 @@ def print_times(title: str) -> None:
         print(f"  {seconds:6.1f} s  {what}")
     TIMES.clear()
     if LOADS:
-        print("under the prober (50 requests/s through haproxy, a quarter signed webhooks):\n" + "\n".join(LOADS))
+        print(
+            f"under the prober ({LOAD_RATE:g} requests/s through haproxy, a quarter signed webhooks):\n"
+            + "\n".join(LOADS)
+        )
         LOADS.clear()
 
 
 LOADS: list[str] = []  # the prober's summary of every run under load, printed per module
+# Requests/s the suites' runs under load send (AI_CS_LOAD_RATE to change). At 20/s a request goes through haproxy
+# every 50 ms, so a moment with no server in rotation (haproxy's checks run every 2 s) cannot pass unseen. At 50/s, on
+# a 2-core machine about 2.8 times slower than those the suites were sized on (`ansible -m ping` 2.9 s of CPU against
+# 1.08), the lab could not keep up while a playbook ran: a rollback under 50/s lost 1,783 of 5,000 requests (p99
+# 8.4 s: requests queued past haproxy's checks of both app hosts and the prober's 10 s), the same rollback under
+# 20/s none (p99 4.5 s); make test's runs under load lost 466-2,473 requests each at 50/s on that machine.
+LOAD_RATE = float(os.environ.get("AI_CS_LOAD_RATE", "20"))
 
 
 def _die_with_parent() -> None:
@@ -219,7 +229,9 @@ def machine_turn(what: str):
 
 
 @contextlib.contextmanager
-def under_load(what: str, directory: Path, rate: float = 50, webhook_share: float = 0.25, get_path: str = "/live"):
+def under_load(
+    what: str, directory: Path, rate: float = LOAD_RATE, webhook_share: float = 0.25, get_path: str = "/live"
+):
     """scripts/probe.py through haproxy (its internal frontend; by default GET /live, whose answers name their
     release, and signed webhooks, which write to the database) while the block runs;
     the dict it yields is filled with the prober's summary when the block ends."""

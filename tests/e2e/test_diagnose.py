@@ -25,8 +25,17 @@ REPORTS = ROOT / "build/test-diagnose"
 FAKETIME = "/etc/systemd/system/ai-customer-service.service.d/50-faketime.conf"
 
 
+# The latency cut-off these runs judge /live, /ready and /actuator/health by (a test's own -e comes later and wins):
+# the role's 1000 ms is judged in tests/unit/test_diagnose_judge.py; here, on 2 cores shared with the Molecule
+# scenarios, a healthy lab's /ready answered in 1.4 s and /actuator/health in 2.1 s, and the healthy-lab test failed
+# on that alone (the check-mode test once on /live's 1019 ms). 4000 ms stays below the request timeout (5 s), so a
+# hung endpoint still fails as one.
+SLOW_MS = 4000
+
+
 def diagnose(*extra: str) -> tuple[int, dict, str]:
-    proc = playbook("diagnose", *extra, "-e", json.dumps({"diagnose_report_dir": str(REPORTS)}), check=False)
+    settings = json.dumps({"diagnose_report_dir": str(REPORTS), "diagnose_slow_ms": SLOW_MS})
+    proc = playbook("diagnose", "-e", settings, *extra, check=False)
     report = json.loads((REPORTS / "latest.json").read_text())
     return proc.returncode, report, proc.stdout
 
@@ -141,8 +150,7 @@ def test_healthy_lab_every_check_ok_and_the_median_run_time():
 
 def test_check_mode_is_read_only_and_sends_no_webhook_and_limit_narrows_the_report():
     before = sql("SELECT count(*) FROM cs_messages")
-    # slowness is not what this tests: beside the Molecule scenarios /live once took 1019 ms, over the 1000 ms bound
-    rc, report, _ = diagnose("--check", "--limit", f"{APP},localhost", "-e", "diagnose_slow_ms=10000")
+    rc, report, _ = diagnose("--check", "--limit", f"{APP},localhost")
     assert rc == 0 and check(report, "webhook")["status"] == "SKIP"
     assert list(report["hosts"]) == [APP] and report["unreachable"] == []  # hosts outside --limit are not "not reached"
     assert sql("SELECT count(*) FROM cs_messages") == before
