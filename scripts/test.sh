@@ -62,9 +62,9 @@ for f in molecule/*/molecule.yml; do echo "molecule-$(basename "$(dirname "$f")"
 # hosts' /ready past haproxy's checks, whichever lab was under load (see lab_b_suite). Runs under load, lab bring-ups
 # and the EE image's build also take turns on a machine-wide lock (tests/labutil.py, machine_turn), for a lab of
 # one's own beside `make lab`'s. AI_CS_TEST_IMAGE_MODE=0 leaves the image-mode suite out.
-# Expected on this kind of machine (2 cores): 58-69 min with it, by the machine's speed (`ansible localhost -m ping`:
-# 58 min where it takes 1.1 s of CPU; 69 min, the lab stage 56 and lab-b 10 after it, where it takes 1.6 s; on one
-# where it took 2.9 s, 111 min, past CI's 90).
+# Expected on this kind of machine (2 cores): 40-111 min with it, by the machine's speed (`ansible localhost -m ping`:
+# 40 min, CI's run at stop 29, where it takes 1.1 s of CPU; 69 min, the lab stage 56 and lab-b 10 after it, where it
+# takes 1.6 s; 111 min, past CI's 90, where it took 2.9 s).
 # The PASS/FAIL lines follow once all are done.
 # AI_CS_TEST_SERIAL=1 runs the lab stages alone, one after the other, first instead.
 export -f bg_stage
