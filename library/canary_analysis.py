@@ -17,8 +17,9 @@ description:
     webhook reject ratio (C(ai_cs_webhook_requests_total{result="rejected"}) over the webhook route's requests) and
     readiness (C(ai_cs_ready) at every scrape, every scrape answered, no restart).
   - A ratio degrades when the canary's exceeds the baseline's by more than its allowed increase with I(confidence)
-    (the lower end of the canary ratio's Wilson score interval must exceed it, so one error in a few requests is
-    not a rise), judged only once the canary served I(min_requests) of that ratio's requests. It fails as soon as
+    (the lower end of the difference's interval must exceed it, Newcombe's hybrid score interval from each side's
+    Wilson interval, so one error in a few requests is not a rise, and neither is a baseline that drew few errors by
+    chance), judged only once the canary served I(min_requests) of that ratio's requests. It fails as soon as
     a signal degrades (the canary serves users meanwhile), naming the signal and the figures on both sides; a look
     before the window's end needs 99.9% confidence, so that looking often does not multiply false alarms.
   - Without traffic on any host after the first interval there is nothing to compare; the analysis ends at once,
@@ -112,9 +113,10 @@ signals:
   type: list
   elements: dict
   sample:
-    - {signal: 5xx, canary: {count: 12, of: 200, ratio: 0.06}, baseline: {count: 0, of: 190, ratio: 0.0},
-       allowed_increase: 0.01, judged: true, degraded: true,
-       text: "5xx ratio 6.0% on the canary (12 of 200) vs 0.0% on the hosts not yet switched (0 of 190); ..."}
+    - {signal: 5xx, canary: {count: 12, of: 200, ratio: 0.06, at_least: 0.0378},
+       baseline: {count: 0, of: 190, ratio: 0.0}, rise_at_least: 0.0337, allowed_increase: 0.01, judged: true,
+       degraded: true, text: "5xx ratio 6.0% on the canary (12 of 200) vs 0.0% on the hosts not yet switched (0 of
+       190): higher by at least 3.4 points at 95% confidence; allowed: 1.0 point"}
 readiness:
   description: Canary hosts that failed readiness, with why.
   returned: always

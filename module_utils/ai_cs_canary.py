@@ -10,9 +10,13 @@ Signals, each a ratio over the window's increase, judged only once the canary sa
            route's ai_cs_http_requests_total), a release that no longer accepts signed calls;
   ready:   ai_cs_ready at every scrape, and every scrape answered (a canary that restarts or stops answering).
 A ratio degrades when it exceeds the baseline's by more than its allowed increase (absolute, 0.01 = 1 point) with
-the given confidence: the canary's Wilson score lower bound, not its raw ratio, is what must exceed it (1 error in 50
-requests is not a 1-point rise). Looks before the window's end (which stop early) need 99.9 % confidence, as
-Haybittle-Peto interim analyses do, so that looking often does not multiply false alarms."""
+the given confidence: the lower end of the difference's confidence interval, not the raw difference, is what must
+exceed it (1 error in 50 requests is not a 1-point rise). Both sides are samples, so the interval is Newcombe's
+hybrid score interval (each side's Wilson interval, combined): judging the canary's bound against the baseline's raw
+ratio took a baseline that drew few errors by chance for the truth, and failed about one canary in twenty of the
+very release the baseline serves when both sides had the same (non-zero) error rate. Looks before the window's end
+(which stop early) need 99.9 % confidence, as Haybittle-Peto interim analyses do, so that looking often does not
+multiply false alarms."""
 
 from __future__ import annotations
 
@@ -123,6 +127,10 @@ def _pct(x: float) -> str:
     return f"{x * 100:.1f}%"
 
 
+def _points(x: float) -> str:
+    return f"{x * 100:.1f} point" + ("" if round(x * 100, 1) == 1 else "s")
+
+
 @dataclass
 class Limits:
     min_requests: int = 50
@@ -141,14 +149,24 @@ def z_score(confidence: float) -> float:
     return NormalDist().inv_cdf(confidence)
 
 
-def lower_bound(count: float, of: float, z: float) -> float:
-    """Wilson score interval's lower end for count successes in `of` trials (0 when of is 0)."""
+def wilson(count: float, of: float, z: float) -> tuple[float, float]:
+    """Wilson score interval (lower, upper) for count successes in `of` trials ((0, 1) when of is 0)."""
     if of <= 0:
-        return 0.0
+        return 0.0, 1.0
     p = count / of
     centre = p + z * z / (2 * of)
     spread = z * math.sqrt(p * (1 - p) / of + z * z / (4 * of * of))
-    return max(0.0, (centre - spread) / (1 + z * z / of))
+    scale = 1 + z * z / of
+    return max(0.0, (centre - spread) / scale), min(1.0, (centre + spread) / scale)
+
+
+def rise_lower_bound(c_num: float, c_den: float, b_num: float, b_den: float, z: float) -> float:
+    """Lower end of (canary ratio - baseline ratio): Newcombe's hybrid score interval (1998, method 10), each side's
+    Wilson interval combined. A baseline with no requests counts as exactly 0 (there is nothing else to go by)."""
+    c_ratio, b_ratio = _ratio(c_num, c_den), _ratio(b_num, b_den)
+    c_low = wilson(c_num, c_den, z)[0]
+    b_high = wilson(b_num, b_den, z)[1] if b_den > 0 else b_ratio
+    return c_ratio - b_ratio - math.sqrt((c_ratio - c_low) ** 2 + (b_high - b_ratio) ** 2)
 
 
 def judge(canary: Counts, baseline: Counts | None, limits: Limits, final: bool = True) -> list[dict[str, Any]]:
@@ -165,20 +183,22 @@ def judge(canary: Counts, baseline: Counts | None, limits: Limits, final: bool =
         b_num, b_den = (getattr(baseline, num), getattr(baseline, den)) if baseline else (0.0, 0.0)
         c_ratio, b_ratio = _ratio(c_num, c_den), _ratio(b_num, b_den)
         judged = c_den >= limits.min_requests
-        c_low = lower_bound(c_num, c_den, z)
-        degraded = judged and c_low > b_ratio + allowed
+        c_low = wilson(c_num, c_den, z)[0]
+        rise = max(0.0, rise_lower_bound(c_num, c_den, b_num, b_den, z))
+        degraded = judged and rise > allowed
         base = f"{_pct(b_ratio)} on the hosts not yet switched ({b_num:g} of {b_den:g})" if baseline else "no baseline"
         signals.append(
             {
                 "signal": name,
                 "canary": {"count": c_num, "of": c_den, "ratio": round(c_ratio, 4), "at_least": round(c_low, 4)},
                 "baseline": {"count": b_num, "of": b_den, "ratio": round(b_ratio, 4)} if baseline else None,
+                "rise_at_least": round(rise, 4),
                 "allowed_increase": allowed,
                 "judged": judged,
                 "degraded": degraded,
                 "confidence": confidence,
-                "text": f"{what} {_pct(c_ratio)} on the canary ({c_num:g} of {c_den:g}; at least {_pct(c_low)} at "
-                f"{confidence * 100:g}% confidence) vs {base}; allowed: up to {_pct(b_ratio + allowed)}",
+                "text": f"{what} {_pct(c_ratio)} on the canary ({c_num:g} of {c_den:g}) vs {base}: higher by at least "
+                f"{_points(rise)} at {confidence * 100:g}% confidence; allowed: {_points(allowed)}",
             }
         )
     return signals
