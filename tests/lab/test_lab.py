@@ -6,6 +6,7 @@ Runs the real playbooks against real podman containers; `make test` runs it as i
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 
@@ -13,23 +14,24 @@ import pytest
 from labutil import APP_HOSTS, HOSTS, ROOT, in_host, recap, run, sql
 
 pytestmark = pytest.mark.lab
+NETWORK = os.environ.get("AI_CS_LAB_NETWORK") or "ai-cs-lab"  # as the lab role names it (a lab of its own: another)
 
 
 def lab_objects() -> tuple[list[str], list[str]]:
     containers = run("podman", "ps", "-a", "--filter", "label=ai-cs.lab=ai-cs", "--format", "{{.Names}}").stdout.split()
-    networks = [n for n in run("podman", "network", "ls", "--format", "{{.Name}}").stdout.split() if n == "ai-cs-lab"]
+    networks = [n for n in run("podman", "network", "ls", "--format", "{{.Name}}").stdout.split() if n == NETWORK]
     return containers, networks
 
 
 GONE = "0" * 64  # the id of a container that no longer exists
 STALE_FORWARD = [
     *("-p", "tcp", "-d", "127.0.0.1", "--dport", "18080", "-m", "comment"),
-    *("--comment", f'dnat name: "ai-cs-lab" id: "{GONE}"', "-j", "DNAT", "--to-destination", "10.89.77.250:8080"),
+    *("--comment", f'dnat name: "{NETWORK}" id: "{GONE}"', "-j", "DNAT", "--to-destination", "10.89.77.250:8080"),
 ]
 
 
 def network() -> dict:
-    return json.loads(run("podman", "network", "inspect", "ai-cs-lab").stdout)[0]
+    return json.loads(run("podman", "network", "inspect", NETWORK).stdout)[0]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,7 @@ def lab_from_nothing():
     assert lab_objects() == ([], [])
     # A network left by a machine without container DNS (made before its provider was installed): lab.yml must
     # recreate it with DNS on, not reuse it.
-    run("podman", "network", "create", "--disable-dns", "--subnet", "10.89.77.0/24", "ai-cs-lab")
+    run("podman", "network", "create", "--disable-dns", "--subnet", "10.89.77.0/24", NETWORK)
     assert network()["dns_enabled"] is False
     # ... and a port forward left by a lab container whose teardown failed, ahead of where the live one will go
     run("iptables", "-t", "nat", "-N", "CNI-HOSTPORT-DNAT", check=False)  # CNI makes it on first use; it may not yet
@@ -56,7 +58,7 @@ def lab_from_nothing():
 
 def test_first_run_creates_every_host(lab_from_nothing):
     containers, networks = lab_objects()
-    assert sorted(containers) == sorted(HOSTS) and networks == ["ai-cs-lab"]
+    assert sorted(containers) == sorted(HOSTS) and networks == [NETWORK]
     running = run("podman", "ps", "--filter", "label=ai-cs.lab=ai-cs", "--format", "{{.Names}}").stdout.split()
     assert sorted(running) == sorted(HOSTS)
     first = recap(lab_from_nothing[0])
@@ -101,7 +103,7 @@ def test_app_hosts_reach_database_and_artifacts_by_name(lab_from_nothing):
 
 def test_every_lab_host_resolves_every_other_by_name(lab_from_nothing):
     assert network()["dns_enabled"] is True  # recreated: the fixture left one with DNS off
-    ip = '{{(index .NetworkSettings.Networks "ai-cs-lab").IPAddress}}'
+    ip = f'{{{{(index .NetworkSettings.Networks "{NETWORK}").IPAddress}}}}'
     address = {host: run("podman", "inspect", host, "--format", ip).stdout.strip() for host in HOSTS}
     for host in HOSTS:
         others = [h for h in HOSTS if h != host]
