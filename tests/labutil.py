@@ -171,7 +171,8 @@ def playbook(name: str, *extra: str, check: bool = True, **variables: object) ->
     """Run playbooks/<name>.yml; variables go as one JSON extra var (key=value form splits on spaces)."""
     started = time.monotonic()
     args = ["-e", json.dumps(variables)] if variables else []
-    proc = run("ansible-playbook", f"playbooks/{name}.yml", *args, *extra, check=check)
+    nice = ["nice", "-n", str(LOAD_NICE)] if UNDER_LOAD and LOAD_NICE else []
+    proc = run(*nice, "ansible-playbook", f"playbooks/{name}.yml", *args, *extra, check=check)
     test = os.environ.get("PYTEST_CURRENT_TEST", "").split("::")[-1].split(" ")[0]
     TIMES.append((f"{name} {variables.get('version', '')} ({test})", time.monotonic() - started))
     return proc
@@ -198,6 +199,15 @@ LOADS: list[str] = []  # the prober's summary of every run under load, printed p
 # 8.4 s: requests queued past haproxy's checks of both app hosts and the prober's 10 s), the same rollback under
 # 20/s none (p99 4.5 s); make test's runs under load lost 466-2,473 requests each at 50/s on that machine.
 LOAD_RATE = float(os.environ.get("AI_CS_LOAD_RATE", "20"))
+# The niceness of the playbooks run under load (AI_CS_LOAD_NICE; 0: none). In production the controller is another
+# machine; in the lab it shares the cores with the hosts it deploys to, and the kernel weighs every process of the
+# controller (in the root CPU cgroup) as much as all the lab's containers together (podman's cgroup, libpod_parent,
+# one share of 1024): with its forks and ssh processes runnable, the app hosts, haproxy and PostgreSQL got a small
+# part of the cores. On a slow machine (`ansible -m ping` 2.9 s of CPU) make test's upgrade under load lost 539 of
+# 3,201 requests: both app hosts missed haproxy's checks for 5 s and /live for 10 s. At nice 10 each weighs 110: on
+# that machine the same code rollback under load, two runs each, had p99 2.0 and 2.4 s at nice 0, 0.3 and 0.5 s at 10.
+LOAD_NICE = int(os.environ.get("AI_CS_LOAD_NICE", "10"))
+UNDER_LOAD: list[str] = []  # what runs under load now (the prober's block is open)
 
 
 def _die_with_parent() -> None:
@@ -228,6 +238,15 @@ def machine_turn(what: str):
         yield
 
 
+def bring_up_lab(from_nothing: bool = True) -> None:
+    """lab.yml (after lab-down.yml, from nothing) on the machine's turn: the heaviest run of all, another lab's run
+    under load waits for it. The e2e suites' fixture and make test's labs of their own (scripts/test.sh) call it."""
+    with machine_turn("the lab brought up"):
+        if from_nothing:
+            run("ansible-playbook", "playbooks/lab-down.yml")
+        run("ansible-playbook", "playbooks/lab.yml")
+
+
 @contextlib.contextmanager
 def under_load(
     what: str, directory: Path, rate: float = LOAD_RATE, webhook_share: float = 0.25, get_path: str = "/live"
@@ -252,9 +271,11 @@ def _under_load(what: str, directory: Path, rate: float, webhook_share: float, g
     )  # fmt: skip
     result: dict = {}
     started = time.time()
+    UNDER_LOAD.append(what)
     try:
         yield result
     finally:
+        UNDER_LOAD.remove(what)
         probe.send_signal(signal.SIGTERM)
         out, err = probe.communicate(timeout=60)
         assert probe.returncode in (0, 1), err
