@@ -14,6 +14,9 @@ project's load prober (scripts/probe.py through haproxy, 50 requests/s, a quarte
   config-rb   rollback.yml config_only=true (runbook 6.2: the config before that change)
   rollback    rollback.yml v1.0.0 (code, a release on disk)
   diagnose    diagnose.yml (the 60-second diagnostic)
+first, once, the load alone (the prober for LOAD_ALONE seconds with nothing else run: what the fleet's services, the
+database and haproxy carry on this machine before any playbook runs; where it already fails requests or answers
+slowly, the operations' failed requests on that fleet measure the machine, and the report says so);
 then, --linear-reps times, the same engine comparison (ANSIBLE_STRATEGY=linear: ansible's own strategy, without
 ansible.cfg's Mitogen):
   upgrade-linear, rollback-linear, diagnose-linear   as upgrade, rollback and diagnose above
@@ -99,6 +102,9 @@ FLOOR = {
     "runbook-rb": ("ready",),
 }
 PER_BATCH = {"ready"}
+# the load alone: seconds of the prober with nothing else run, and the p99 latency (ms) above which the machine is
+# taken as not carrying the load (the services' own answers take about 10 ms; a drained switch's retries stay below)
+LOAD_ALONE, SLOW_P99_MS = 15, 1000
 
 
 def log(message: str) -> None:
@@ -160,8 +166,9 @@ class Bench:
             raise SystemExit(f"bench: {' '.join(cmd)} failed ({proc.returncode}); its output: {self.out}/logs/{name}")
         return seconds, profile(document) | ({"verdict": found} if found is not None else {})
 
-    def measured(self, fleet: int, operation: str, rep: int, action) -> None:
-        """action() under the prober; recorded with its wall time, its slowest tasks and the failed requests."""
+    def measured(self, fleet: int, operation: str, rep: int, action) -> dict:
+        """action() under the prober; recorded (and returned) with its wall time, its slowest tasks and the failed
+        requests."""
         directory = self.out / "logs" / f"n{fleet}-{operation}-{rep}"
         directory.mkdir(parents=True, exist_ok=True)
         load_before, pressure_before = os.getloadavg()[0], cpu_pressure()
@@ -169,12 +176,14 @@ class Bench:
             seconds, tasks = action()
         probe = {k: load.get(k) for k in ("requests", "ok", "failed", "failed_by_cause", "latency_ms", "versions")}
         probe["outage_seconds"] = round(sum(w["seconds"] for w in load.get("outage_windows", [])), 2)
-        self.results["runs"].append({
+        entry = {
             "hosts": fleet, "operation": operation, "rep": rep, "seconds": round(seconds, 2), "tasks": tasks,
             "load": probe, "loadavg_before": round(load_before, 2), "cpu_pressure_before": pressure_before,
-        })  # fmt: skip
+        }  # fmt: skip
+        self.results["runs"].append(entry)
         log(f"N={fleet} {operation:<10} #{rep}: {seconds:6.1f} s, {probe['failed']} of {probe['requests']} failed")
         self.save()
+        return entry
 
     def save(self) -> None:
         (self.out / "results.json").write_text(json.dumps(self.results, indent=2, sort_keys=True) + "\n")
@@ -253,6 +262,13 @@ class Bench:
     def fleet(self, fleet: int) -> None:
         self.lab(fleet)
         self.floor(fleet)
+        alone = self.measured(fleet, "load-alone", 1, self.sleep_under_load)["load"]
+        if not carried(alone):
+            log(
+                f"N={fleet}: this machine does not carry {self.args.rate:g} requests/s with {fleet} app hosts and "
+                f"nothing else running ({alone['failed']} failed, p99 {alone['latency_ms']['p99']} ms): failed "
+                "requests below measure the machine, not the operations (a lower --rate, or a faster machine)"
+            )
         batch = ["-e", f"deploy_batch_size={self.args.batch}"]
         # each operation's playbook run; the stock-strategy rows (LINEAR) run the same ones with strategy="linear"
         plays = {
@@ -280,6 +296,11 @@ class Bench:
         for rep in range(1, self.args.reps + 1):
             self.measured(fleet, "bare-swap", rep, lambda: self.playbook("bench/bare-swap.yml", version=NEW))
             self.measured(fleet, "runbook-rb", rep, self.runbook_rollback)
+
+    @staticmethod
+    def sleep_under_load() -> tuple[float, dict]:
+        time.sleep(LOAD_ALONE)
+        return LOAD_ALONE, {}
 
     def runbook_rollback(self) -> tuple[float, dict]:
         started = time.monotonic()
@@ -344,6 +365,11 @@ def failures(document: dict) -> list[tuple[str, str]]:
         for result in task.get("hosts", {}).values()
         if result.get("failed")
     ]
+
+
+def carried(load: dict) -> bool:
+    """Whether the prober's run saw every request answered, the slowest in SLOW_P99_MS."""
+    return not load["failed"] and (load["latency_ms"]["p99"] or 0) <= SLOW_P99_MS
 
 
 def verdict_of(document: dict | None, verdict: str) -> str | None:
@@ -449,6 +475,24 @@ def model(results: dict, table: dict) -> list[str]:
     return lines
 
 
+def load_alone(results: dict, fleets: list[int]) -> list[str]:
+    """The load-alone runs, one line, and a warning naming the fleets where the machine did not carry the load."""
+    alone = {r["hosts"]: r["load"] for r in results["runs"] if r["operation"] == "load-alone"}
+    if not alone:
+        return []
+    figures = "; ".join(
+        f"N={n}: {alone[n]['failed']}/{alone[n]['requests']} failed, latency p50 {alone[n]['latency_ms']['p50']} ms, "
+        f"p99 {alone[n]['latency_ms']['p99']} ms" for n in fleets if n in alone
+    )  # fmt: skip
+    lines = ["", f"The load alone ({LOAD_ALONE} s of the prober, nothing else run): {figures}"]
+    short = [str(n) for n in fleets if n in alone and not carried(alone[n])]
+    if short:
+        lines += ["", f"**At N = {', '.join(short)} this machine did not carry the load with nothing else running "
+                  f"(a request failed, or p99 above {SLOW_P99_MS} ms): the failed requests at those N measure the "
+                  "machine, not the operations.**"]  # fmt: skip
+    return lines
+
+
 def where_the_time_goes(results: dict, fleets: list[int]) -> list[str]:
     """Per playbook operation, on the fleet of 2 (else the smallest): the run of median wall time, its task count and
     its five slowest tasks."""
@@ -500,6 +544,7 @@ def report(results: dict, out: Path) -> None:
                 f"{found}"
             )
         lines.append(f"| {LABELS[operation]} | " + " | ".join(cells) + " |")
+    lines += load_alone(results, fleets)
     lines += [
         "",
         "Ratios: wall time (median) over the floor (the irreducible work of that operation on that fleet).",
