@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from ansible_run import json_document  # noqa: E402 - the tests' helpers, one level up
-from labutil import DB_PSQL, ENV, LOAD_NICE, in_host, run, under_load  # noqa: E402
+from labutil import DB_PSQL, ENV, LOAD_NICE, NICE, in_host, run, under_load  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "filter_plugins"))
 from ai_cs import batches as pipeline_batches  # noqa: E402 - the pipeline's own rule for deploy_batch_size
@@ -110,7 +110,6 @@ PER_BATCH = {"ready"}
 # the load alone: seconds of the prober with nothing else run, and the p99 latency (ms) above which the machine is
 # taken as not carrying the load (the services' own answers take about 10 ms; a drained switch's retries stay below)
 LOAD_ALONE, SLOW_P99_MS = 15, 1000
-NICE = ["nice", "-n", str(LOAD_NICE)] if LOAD_NICE else []  # the controller's side of every timed run (see above)
 
 
 def log(message: str) -> None:

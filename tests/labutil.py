@@ -171,8 +171,7 @@ def playbook(name: str, *extra: str, check: bool = True, **variables: object) ->
     """Run playbooks/<name>.yml; variables go as one JSON extra var (key=value form splits on spaces)."""
     started = time.monotonic()
     args = ["-e", json.dumps(variables)] if variables else []
-    nice = ["nice", "-n", str(LOAD_NICE)] if UNDER_LOAD and LOAD_NICE else []
-    proc = run(*nice, "ansible-playbook", f"playbooks/{name}.yml", *args, *extra, check=check)
+    proc = run(*(NICE if UNDER_LOAD else []), "ansible-playbook", f"playbooks/{name}.yml", *args, *extra, check=check)
     test = os.environ.get("PYTEST_CURRENT_TEST", "").split("::")[-1].split(" ")[0]
     TIMES.append((f"{name} {variables.get('version', '')} ({test})", time.monotonic() - started))
     return proc
@@ -207,6 +206,7 @@ LOAD_RATE = float(os.environ.get("AI_CS_LOAD_RATE", "20"))
 # 3,201 requests: both app hosts missed haproxy's checks for 5 s and /live for 10 s. At nice 10 each weighs 110: on
 # that machine the same code rollback under load, two runs each, had p99 2.0 and 2.4 s at nice 0, 0.3 and 0.5 s at 10.
 LOAD_NICE = int(os.environ.get("AI_CS_LOAD_NICE", "10"))
+NICE = ["nice", "-n", str(LOAD_NICE)] if LOAD_NICE else []  # the prefix that runs a command at it (bench.py too)
 UNDER_LOAD: list[str] = []  # what runs under load now (the prober's block is open)
 
 
