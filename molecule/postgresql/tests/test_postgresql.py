@@ -33,3 +33,12 @@ def test_wrong_password_is_refused(host):
     out = host.run(PSQL.format(pw="wrong", sql="SELECT 1"))
     assert out.rc != 0
     assert 'password authentication failed for user "ai_cs"' in out.stderr
+
+
+def test_the_new_database_is_marked_with_the_environment_it_was_created_for(host):
+    """The dev reset truncates only a database whose own comment says ai_cs_env=development; a production one
+    (this scenario's inventory) says production. Converge ran twice (idempotence): the marker is written once."""
+    sql = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"
+    out = host.run(PSQL.format(pw="molecule-only-not-a-secret", sql=sql))
+    assert out.rc == 0, out.stderr
+    assert out.stdout.strip() == "ai_cs_env=production"
