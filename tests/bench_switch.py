@@ -27,7 +27,9 @@ RUNS = [("deploy v1.1.0", "deploy", "v1.1.0"), ("rollback v1.0.0", "rollback", "
 
 
 def measured(args: argparse.Namespace, name: str, version: str, extra: list[str], work: Path) -> dict:
-    with under_load(f"{name} {version}", work, args.rate, args.webhook_share, args.get_path) as load:
+    with under_load(
+        f"{name} {version}", work, rate=args.rate, webhook_share=args.webhook_share, get_path=args.get_path
+    ) as load:
         started = time.monotonic()
         proc = playbook(name, *extra, check=False, version=version)
         seconds = time.monotonic() - started

@@ -249,20 +249,29 @@ def bring_up_lab(from_nothing: bool = True) -> None:
 
 @contextlib.contextmanager
 def under_load(
-    what: str, directory: Path, rate: float = LOAD_RATE, webhook_share: float = 0.25, get_path: str = "/live"
+    what: str,
+    directory: Path,
+    *,
+    rate: float = LOAD_RATE,
+    webhook_share: float = 0.25,
+    get_path: str = "/live",
+    url: str = "http://127.0.0.1:18081",
 ):
-    """scripts/probe.py through haproxy (its internal frontend; by default GET /live, whose answers name their
+    """scripts/probe.py through haproxy (by default its internal frontend; GET /live, whose answers name their
     release, and signed webhooks, which write to the database) while the block runs;
     the dict it yields is filled with the prober's summary when the block ends."""
-    with machine_turn(what), _under_load(what, directory, rate, webhook_share, get_path) as result:
+    with (
+        machine_turn(what),
+        _under_load(what, directory, rate=rate, webhook_share=webhook_share, get_path=get_path, url=url) as result,
+    ):
         yield result
 
 
 @contextlib.contextmanager
-def _under_load(what: str, directory: Path, rate: float, webhook_share: float, get_path: str):
+def _under_load(what: str, directory: Path, *, rate: float, webhook_share: float, get_path: str, url: str):
     summary = directory / "probe.json"
     probe = subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts/probe.py"), "--url", "http://127.0.0.1:18081", "--rate", str(rate),
+        [sys.executable, str(ROOT / "scripts/probe.py"), "--url", url, "--rate", str(rate),
          "--duration", "900", "--webhook-share", str(webhook_share), "--timeout", "10", "--get-path", get_path,
          "--secret-file", str(SECRETS / "webhook_secret"), "--log", str(directory / "probe.jsonl"),
          "--summary", str(summary)],

@@ -5,6 +5,7 @@ requests in flight finish."""
 from __future__ import annotations
 
 import json
+import select
 import signal
 import socket
 import struct
@@ -114,28 +115,91 @@ def test_clients_that_close_early_leave_no_traceback(service):
     assert "Traceback" not in service.log and "\tERROR\t" not in service.log
 
 
-def test_requests_in_flight_are_bounded_and_a_silent_client_is_dropped(service):
+def hold_bodies(port: int, count: int) -> list[socket.socket]:
+    """count webhook calls whose headers arrived and whose body never will (10 bytes announced, 1 sent)."""
     held = []
+    for _ in range(count):
+        conn = socket.create_connection(("127.0.0.1", port), timeout=20)
+        conn.sendall(b"\r\n".join([f"POST {WEBHOOK} HTTP/1.1".encode(), b"Content-Length: 10", b"", b"{"]))
+        held.append(conn)
+    return held
+
+
+def test_clients_stuck_mid_body_hold_no_slot_and_are_dropped(service):
+    """More stuck calls than there are webhook slots: health and webhook calls that arrive whole are still served
+    (issue 36 item 2: the body was read inside a slot, so 64 of them answered every /live with 503)."""
+    held = hold_bodies(service.port, 100)
     try:
-        for _ in range(64):  # the bound: each holds a request open, its body never finished
-            conn = socket.create_connection(("127.0.0.1", service.port), timeout=20)
-            conn.sendall(b"\r\n".join([f"POST {WEBHOOK} HTTP/1.1".encode(), b"Content-Length: 10", b"", b"{"]))
-            held.append(conn)
-        deadline = time.monotonic() + 10
-        while service.get("/live")[0] != 503 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        status, answer = service.get("/live")
-        assert (status, answer.get("code")) == (503, "CS_SYS_5032"), (answer, service.log[-3000:])
+        time.sleep(0.5)  # every one of them is in do_POST, reading its body
+        for path in ("/live", "/ready", "/actuator/health"):
+            assert service.get(path)[0] == 200, (path, service.log[-3000:])
+        body = json.dumps({"channel": "c", "message_id": "beside-stuck-bodies", "open_id": "o", "content": "x"})
+        stamp = str(int(time.time()))
+        assert service.post_webhook(body, stamp, openssl_signature(SECRET, stamp, body))[0] == 200
         started = time.monotonic()
         assert held[0].recv(10) == b"", "a client silent mid-body is dropped"
         assert time.monotonic() - started < 15
     finally:
         for conn in held:
             conn.close()
-    deadline = time.monotonic() + 15
-    while service.get("/live")[0] != 200 and time.monotonic() < deadline:
-        time.sleep(0.2)
+
+
+def test_a_client_trickling_its_request_is_cut_at_the_deadline(service):
+    """A byte every second never lets a per-read timeout expire; the request's own deadline (10 s) still does."""
+    conn = socket.create_connection(("127.0.0.1", service.port), timeout=30)
+    head = b"\r\n".join([f"POST {WEBHOOK} HTTP/1.1".encode(), b"Content-Length: 100", b"", b""])
+    started = time.monotonic()
+    closed_after = None
+    try:
+        for byte in head + b"{" * 100:
+            conn.sendall(bytes([byte]))
+            time.sleep(1)
+            if time.monotonic() - started > 25:
+                break
+    except (BrokenPipeError, ConnectionResetError):
+        closed_after = time.monotonic() - started
+    finally:
+        conn.close()
+    assert closed_after is not None, "the trickling client was never cut"
+    assert closed_after < 14, f"cut after {closed_after:.1f} s, the deadline is 10 s"
     assert service.get("/live")[0] == 200
+
+
+def test_webhook_calls_in_flight_are_bounded_and_probes_never_wait_behind_them(service, pg):
+    """With the database stalled (a lock on cs_sessions), 64 calls hold the webhook slots; the next ones are refused
+    at once with CS_SYS_5032, while /live (no bound) and the probes (a bound of their own) still answer."""
+    lock = pg.connect(service.db)
+    cur = lock.cursor()
+    cur.execute("LOCK TABLE cs_sessions IN ACCESS EXCLUSIVE MODE")
+    body = json.dumps({"channel": "c", "message_id": "stalled", "open_id": "o", "content": "x"}).encode()
+    calls = []
+    try:
+        for _ in range(70):
+            conn = socket.create_connection(("127.0.0.1", service.port), timeout=20)
+            head = b"\r\n".join(
+                [
+                    f"POST {WEBHOOK} HTTP/1.1".encode(),
+                    b"Connection: close",
+                    f"Content-Length: {len(body)}".encode(),
+                    *signed(body),
+                ]
+            )
+            conn.sendall(head + b"\r\n\r\n" + body)
+            calls.append(conn)
+        # the refused answer at once; the 64 in the slots wait on the lock (the statement timeout is 5 s)
+        answered, deadline = [], time.monotonic() + 3
+        while len(answered) < 6 and time.monotonic() < deadline:
+            ready, _, _ = select.select([c for c in calls if c not in answered], [], [], 0.2)
+            answered += ready
+        assert [read_answer(conn) for conn in answered] == [
+            (503, {"code": "CS_SYS_5032", "message": "too many requests in flight"})
+        ] * 6
+        assert service.get("/live")[0] == 200
+    finally:
+        lock.rollback()
+        lock.close()
+        for conn in calls:
+            conn.close()
 
 
 def test_sigterm_lets_the_requests_in_flight_finish_and_refuses_new_ones(service, pg):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import re
 import socket
@@ -20,8 +21,15 @@ from .store import Message, StoreError
 
 WEBHOOK_PATH = "/api/v1/customer-service/webhook"
 MAX_BODY = 1 << 20
-REQUEST_TIMEOUT_SECONDS = 10  # a client that stops sending mid-request is dropped after this
-MAX_IN_FLIGHT = 64  # requests served at once; beyond it the service answers 503 at once instead of queueing
+# The whole request (request line, headers and body) must arrive within this, however the bytes trickle: a socket
+# timeout alone restarts at every recv, so a client sending a byte every few seconds held its thread (and, when the
+# body was read inside a slot, one of the webhook slots) for ever.
+REQUEST_DEADLINE_SECONDS = 10
+WRITE_TIMEOUT_SECONDS = 10  # an answer the client does not read is dropped after this
+MAX_IN_FLIGHT = 64  # webhook calls served at once; beyond it the service answers 503 at once instead of queueing
+# /ready, /actuator/health and /metrics answered at once: a bound of their own, so they never wait behind webhook
+# calls (nor webhooks behind them). /live takes none: it is the process's own sign of life and costs nothing.
+MAX_PROBES_IN_FLIGHT = 32
 REJECTS = {
     "CS_AUTH_4031": "missing webhook signature",
     "CS_AUTH_4032": "invalid webhook timestamp",
@@ -202,18 +210,48 @@ class App:
         return None
 
 
+class DeadlineReader(io.RawIOBase):
+    """The connection's reads, each given only the time left until the request's deadline (handler.deadline)."""
+
+    def __init__(self, sock: socket.socket, handler: Handler) -> None:
+        super().__init__()
+        self._sock, self._handler = sock, handler
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._handler.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive within its deadline")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "ai-customer-service"
-    timeout = REQUEST_TIMEOUT_SECONDS  # socket timeout: a slow or silent client cannot hold a thread forever
+    timeout = REQUEST_DEADLINE_SECONDS  # until the first read sets the deadline's own timeout
     app: App
     server: Server
     _began = 0.0  # when the request line was read (do_GET/do_POST), for the latency histogram
+    deadline = 0.0  # when the request being read must have arrived whole (monotonic)
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # the stock reader: its reads would each get the full timeout again
+        self.rfile = io.BufferedReader(DeadlineReader(self.connection, self))
+
+    def handle_one_request(self) -> None:
+        # waiting for the next request on a kept-alive connection counts too: an idle one is closed after it
+        self.deadline = time.monotonic() + REQUEST_DEADLINE_SECONDS
+        super().handle_one_request()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         return None
 
     def _send(self, code: int, body: dict[str, Any] | str, content_type: str = "application/json") -> None:
         raw = (body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))).encode()
+        self.connection.settimeout(WRITE_TIMEOUT_SECONDS)  # the reads left it at what remained of the deadline
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(raw)))
@@ -236,9 +274,10 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         return path if path in ROUTES else "other"
 
-    def _guarded(self, serve: Any) -> None:
-        """Serve one request within the in-flight bound; an unexpected error is a JSON 500, logged once."""
-        if not self.server.slots.acquire(blocking=False):
+    def _guarded(self, serve: Any, slots: threading.BoundedSemaphore | None) -> None:
+        """Serve one request within its in-flight bound (none for /live); an unexpected error is a JSON 500,
+        logged once."""
+        if slots is not None and not slots.acquire(blocking=False):
             self._send(503, {"code": "CS_SYS_5032", "message": "too many requests in flight"})
             return
         try:
@@ -249,15 +288,37 @@ class Handler(BaseHTTPRequestHandler):
             self.app.log.error("request failed", error=type(exc).__name__, path=self.path.split("?", 1)[0])
             self._send(500, {"code": "CS_SYS_5000", "message": "internal error"})
         finally:
-            self.server.slots.release()
+            if slots is not None:
+                slots.release()
 
     def do_GET(self) -> None:
         self._began = time.monotonic()
-        self._guarded(self._get)
+        path = self.path.split("?", 1)[0]
+        self._guarded(self._get, None if path == "/live" else self.server.probe_slots)
 
     def do_POST(self) -> None:
         self._began = time.monotonic()
-        self._guarded(self._post)
+        remote = self.client_address[0]
+        if self.path.split("?", 1)[0] != WEBHOOK_PATH:
+            self.close_connection = True  # the body, if any, is not read
+            self._guarded(lambda: self._send(404, {"code": "CS_REQ_4040", "message": "not found"}), None)
+            return
+        length, refused = self._content_length()
+        if refused:
+            status, message = BAD_REQUESTS[refused]
+            self.close_connection = True  # the body, if any, is not read
+            self._guarded(lambda: self._send(*self.app.reject(status, refused, message, remote)), self.server.slots)
+            return
+        # The body is read before a slot is taken, within the request's deadline: a client trickling it holds its own
+        # thread for at most the deadline, never one of the slots that the calls which did arrive are served in.
+        try:
+            body = self.rfile.read(length)
+        except CLIENT_GONE:
+            body = b""
+        if len(body) < length:  # the client went away (or ran out of time) before sending it all
+            self.close_connection = True
+            return
+        self._guarded(lambda: self._send(*self.app.webhook(self.headers, body, remote)), self.server.slots)
 
     def _get(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -272,22 +333,6 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, self.app.metrics.render(), "text/plain; version=0.0.4")
         else:
             self._send(404, {"code": "CS_REQ_4040", "message": "not found"})
-
-    def _post(self) -> None:
-        if self.path.split("?", 1)[0] != WEBHOOK_PATH:
-            self._send(404, {"code": "CS_REQ_4040", "message": "not found"})
-            return
-        length, refused = self._content_length()
-        if refused:
-            status, message = BAD_REQUESTS[refused]
-            self.close_connection = True  # the body, if any, was not read
-            self._send(*self.app.reject(status, refused, message, self.client_address[0]))
-            return
-        body = self.rfile.read(length)
-        if len(body) < length:  # the client went away before sending it all
-            self.close_connection = True
-            return
-        self._send(*self.app.webhook(self.headers, body, self.client_address[0]))
 
     def _content_length(self) -> tuple[int, str | None]:
         """The body's length, or the code refusing it: absent or chunked, not a plain number, or too large."""
@@ -316,6 +361,7 @@ class Server(ThreadingHTTPServer):
         super().__init__(address, handler)
         self.log = log
         self.slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+        self.probe_slots = threading.BoundedSemaphore(MAX_PROBES_IN_FLIGHT)
         self._in_flight: set[threading.Thread] = set()
         self._threads_lock = threading.Lock()
         self.stopped = threading.Event()  # set when stop() has finished waiting
