@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 STARTUP = "启动失败排查"
 MIGRATION = "Migration 失败排查"
 WEBHOOK = "Webhook 签名认证联调失败排查"
+ROLLBACK = "回滚操作流程"
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,37 @@ ROWS: tuple[Row, ...] = (
         r"invalid AI_CS_[A-Z_]+",
         "a setting has an invalid value (the line names it)",
         "correct it in the inventory and deploy again",
+        seed=False,
+    ),
+    Row(
+        "object-depends",
+        ROLLBACK,
+        "cannot drop table ... because other objects depend on it",
+        r"because other objects depend on it",
+        "an object that is not in the service's backups (another role's view or foreign key, say) depends on one of "
+        "the service's tables, so a restore cannot replace that table",
+        "drop that object (the error's DETAIL names it) or make it the service's, then run the restore again; the "
+        "restore ran in one transaction, so nothing was changed",
+        seed=False,
+    ),
+    Row(
+        "object-not-owned",
+        ROLLBACK,
+        "permission denied for table ... / must be owner of ...",
+        r"permission denied for (table|sequence|view|schema|materialized view|function)|must be owner of",
+        "an object in the service's database belongs to another role, which the service's role may not read "
+        "(pg_dump) or replace (pg_restore)",
+        "backups and restores take only what the service's role owns; if the object is the service's, give it to that "
+        "role (ALTER TABLE <name> OWNER TO <service role>), else keep it in a schema of its own",
+        seed=False,
+    ),
+    Row(
+        "disk-full",
+        ROLLBACK,
+        "No space left on device",
+        r"No space left on device|could not (write|extend) (to )?file",
+        "the backup host's disk is full",
+        "free space in the backup directory (ai_cs_backup_dir), or keep fewer dumps (backup_keep), then run again",
         seed=False,
     ),
 )

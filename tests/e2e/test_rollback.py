@@ -220,6 +220,84 @@ def test_restore_needs_the_confirmation_and_loses_only_what_came_after_the_backu
     assert webhook(f"after-restore-{time.time_ns()}")["status"] == "accepted"
 
 
+def as_superuser(query: str) -> str:
+    """psql on the database host as its superuser, as a DBA works (objects the service's role does not own)."""
+    return in_host(
+        "ai-cs-db",
+        "runuser",
+        "-u",
+        "postgres",
+        "--",
+        "psql",
+        "-p",
+        "5434",
+        "-d",
+        DB,
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-qtAc",
+        query,
+    ).strip()
+
+
+def serving() -> dict:
+    return {"current": [current(h) for h in APP_HOSTS], "active": [active(h) for h in APP_HOSTS]}
+
+
+def test_a_dba_table_is_left_alone_and_a_failed_restore_leaves_the_fleet_serving_and_the_database_as_it_was():
+    """issue 36 item 7. On main at 44cd21b: with public.dba_notes (the superuser's) in the database, the rollback with
+    a restore stopped the service on every app host, its safety dump failed with 'permission denied for table
+    dba_notes', and the run ended with both app hosts stopped and a fix text about free disk space."""
+    as_superuser("CREATE TABLE public.dba_notes (note text); INSERT INTO public.dba_notes VALUES ('keep me')")
+    try:
+        playbook("deploy", version="v1.1.0")  # its backup holds what the service owns, without dba_notes
+        message_id = f"before-failed-restore-{time.time_ns()}"
+        assert webhook(message_id)["status"] == "accepted"
+
+        # another role's view on a service table: the restore's DROP of cs_messages fails half-way through
+        as_superuser("CREATE VIEW public.dba_recent AS SELECT message_id FROM public.cs_messages")
+        before = {
+            **serving(),
+            "schema": sql("SELECT version, dirty FROM schema_migrations"),
+            "messages": sql("SELECT count(*) FROM cs_messages"),
+        }
+        failed = rollback(check=False, version="v1.0.0", restore_backup="auto", confirm_data_loss=DB)
+        assert failed.returncode != 0
+        assert "because other objects depend on it" in said(failed)
+        assert "neither finished, so the database is as it was" in said(failed)
+        assert f"The service was started again on {', '.join(APP_HOSTS)}, on the release it served (v1.1.0)" in said(
+            failed
+        )
+        assert "check free space in" not in said(failed), "the fix names the real cause, not the disk"
+        after = {
+            **serving(),
+            "schema": sql("SELECT version, dirty FROM schema_migrations"),
+            "messages": sql("SELECT count(*) FROM cs_messages"),
+        }
+        assert after == before and stored(message_id) == "1"
+        assert webhook(f"after-failed-restore-{time.time_ns()}")["status"] == "accepted", "the fleet serves"
+
+        # a failure before the restore (the safety dump cannot be written) also leaves the fleet serving
+        early = rollback(
+            check=False,
+            version="v1.0.0",
+            restore_backup="auto",
+            confirm_data_loss=DB,
+            backup_dir="/proc/ai-cs-no-such-dir",
+        )
+        assert early.returncode != 0 and "The service was started again on" in said(early)
+        assert serving() == {k: before[k] for k in ("current", "active")}
+
+        as_superuser("DROP VIEW public.dba_recent")
+        proc = rollback(version="v1.0.0", restore_backup="auto", confirm_data_loss=DB)
+        assert "database RESTORED from" in proc.stdout
+        assert as_superuser("SELECT note FROM public.dba_notes") == "keep me", "another role's table is left alone"
+        assert as_superuser("SELECT tableowner FROM pg_tables WHERE tablename = 'dba_notes'") == "postgres"
+        assert serving() == {"current": ["releases/v1.0.0"] * 2, "active": ["active"] * 2}
+    finally:
+        as_superuser("DROP VIEW IF EXISTS public.dba_recent; DROP TABLE IF EXISTS public.dba_notes")
+
+
 def test_contract_migration_is_refused_then_migrated_down():
     playbook("deploy", version="v1.1.1-fixture.contract-migration")
     assert sql("SELECT version FROM schema_migrations") == "3"
@@ -249,6 +327,20 @@ def test_partly_broken_host_is_repaired_and_the_healthy_one_left_alone():
     assert webhook(f"after-repair-{time.time_ns()}")["status"] == "accepted"
 
 
+def mark_database(comment: str | None) -> None:
+    """Set the database's environment marker as its owner would: COMMENT ON DATABASE."""
+    as_superuser(
+        f"COMMENT ON DATABASE {DB} IS " + ("NULL" if comment is None else "'" + comment.replace("'", "''") + "'")
+    )
+
+
+def rows() -> str:
+    return sql(
+        "SELECT (SELECT count(*) FROM cs_messages) + (SELECT count(*) FROM cs_sessions)"
+        " + (SELECT count(*) FROM cs_audit_logs) + (SELECT count(*) FROM cs_message_dedup)"
+    )
+
+
 def test_dev_reset_is_refused_unless_development_and_confirmed():
     before = state()
     refused = playbook("reset-dev-data", check=False, confirm_reset=DB)
@@ -259,23 +351,53 @@ def test_dev_reset_is_refused_unless_development_and_confirmed():
     assert "Nothing was changed" in said(overridden) and state() == before
 
 
+# Every input the guards before the database's own check read, as -e can give them (extra vars outrank facts and
+# registered results): the inventory's environment, the serving release's (a fact of the prepare step), the list the
+# guard builds, the request the confirmation is compared with, and the marker read before the backup.
+GUARD_INPUTS = {
+    "ai_cs_env": "development",
+    "pipeline_serving_env": "development",
+    "__pipeline_envs": ["development", "development"],
+    "__pipeline_request": {"confirm": DB, "restore_backup": "", "batches": 1},
+    "__pipeline_reset_marker": {"query_result": [{"db": DB, "marker": "ai_cs_env=development"}]},
+}
+
+
+def test_dev_reset_of_a_production_database_truncates_nothing_whatever_extra_vars_say():
+    """issue 36 item 1: on main at 44cd21b the first run below exited 0 and truncated every row (2,238 -> 0)."""
+    assert int(rows()) > 0 and sql(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = current_database()"
+    ) in {"", "ai_cs_env=production"}
+    attempts = [
+        {"ai_cs_env": "development", "pipeline_serving_env": "development"},  # the issue's command
+        *({name: value} for name, value in GUARD_INPUTS.items()),  # each input alone
+        GUARD_INPUTS,  # all of them at once: every check before the database's own passes
+    ]
+    for extra in attempts:
+        before = rows()
+        proc = playbook("reset-dev-data", check=False, confirm_reset=DB, **extra)
+        assert proc.returncode != 0, f"-e {extra}: the reset ran"
+        assert rows() == before, f"-e {extra}: rows were truncated"
+    # with every other guard talked round, the database's own marker is what refused, and it said so
+    assert f"database {DB} is not marked as a development database" in said(proc)
+    assert "Nothing was changed" in said(proc)
+
+
 def test_dev_reset_truncates_after_a_backup_when_development_and_confirmed():
     env = "/opt/ai-customer-service/current/ai-customer-service.env"
     for host in APP_HOSTS:  # the serving config says development (the guard reads it; no restart needed)
         in_host(host, "sed", "-i", 's/^AI_CS_ENV=.*/AI_CS_ENV="development"/', env)
+    mark_database("ai_cs_env=development")  # as role postgresql marks a database it creates for development
     try:
         unconfirmed = playbook("reset-dev-data", check=False, ai_cs_env="development")
         assert unconfirmed.returncode != 0 and f"-e confirm_reset={DB}" in said(unconfirmed)
         assert sql("SELECT count(*) > 0 FROM cs_messages") == "t"
         proc = playbook("reset-dev-data", confirm_reset=DB, ai_cs_env="development")
     finally:
+        mark_database("ai_cs_env=production")
         for host in APP_HOSTS:
             in_host(host, "sed", "-i", 's/^AI_CS_ENV=.*/AI_CS_ENV="production"/', env)
     assert "truncated; backup first" in proc.stdout
-    counts = sql(
-        "SELECT (SELECT count(*) FROM cs_messages) + (SELECT count(*) FROM cs_sessions)"
-        " + (SELECT count(*) FROM cs_audit_logs) + (SELECT count(*) FROM cs_message_dedup)"
-    )
-    assert counts == "0" and sql("SELECT version, dirty FROM schema_migrations") == "2|f"
+    assert rows() == "0" and sql("SELECT version, dirty FROM schema_migrations") == "2|f"
     assert in_host("ai-cs-db", "bash", "-c", f"ls {BACKUPS}/{DB}-development-to-reset-*.pgc").strip()
     assert not exists(APP_HOSTS[0], LOCK)

@@ -33,6 +33,15 @@ SAMPLES = {
     "relation-missing": ['pq: relation "cs_sessions" does not exist'],
     "duplicate-key": ['pq: duplicate key value violates unique constraint "cs_sessions_pkey"'],
     "permission-denied": ["pq: permission denied for schema public"],
+    "object-depends": [
+        "ERROR:  cannot drop table public.cs_messages because other objects depend on it\n"
+        "DETAIL:  view dba_recent depends on table cs_messages"
+    ],
+    "object-not-owned": [
+        "pg_dump: error: query failed: ERROR:  permission denied for table dba_notes",
+        "ERROR:  must be owner of table dba_notes",
+    ],
+    "disk-full": ["pg_dump: error: could not write to output file: No space left on device"],
     "auth-4034": ["CS_AUTH_4034", "HTTP 403 CS_AUTH_4034 invalid webhook signature"],
     "auth-4031": ["CS_AUTH_4031 missing webhook signature"],
     "auth-4033": ["CS_AUTH_4033 stale webhook request"],
