@@ -55,12 +55,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+import ansible.module_utils  # noqa: E402
 
+ansible.module_utils.__path__.append(str(ROOT / "module_utils"))  # the project's module_utils, as ansible loads them
+
+from ansible.module_utils.ai_cs_plan import batches as pipeline_batches  # noqa: E402 - the pipeline's own rule
 from ansible_run import json_document  # noqa: E402 - the tests' helpers, one level up
 from labutil import DB_PSQL, ENV, LOAD_NICE, NICE, in_host, run, under_load  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "filter_plugins"))
-from ai_cs import batches as pipeline_batches  # noqa: E402 - the pipeline's own rule for deploy_batch_size
 
 OLD, NEW = "v1.0.0", "v1.1.0"
 DB = "ai_customer_service"
@@ -118,7 +119,7 @@ def log(message: str) -> None:
 
 def batches(spec: str, fleet: int) -> list[int]:
     """The switch's batch sizes for deploy_batch_size=spec over fleet hosts (as the pipeline's serial: runs them)."""
-    sizes = pipeline_batches(spec, fleet)["sizes"] or [1]
+    sizes = pipeline_batches(spec, fleet)[0] or [1]
     out, left = [], fleet
     for size in sizes + [sizes[-1]] * fleet:
         if left <= 0:
@@ -660,7 +661,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         or not 0 <= args.linear_reps <= 20
     ):
         parser.error("--hosts take 1-16 each, --reps 1-20, --linear-reps 0-20, --db-mb 1-8192")
-    problems = [pipeline_batches(args.batch, n)["problem"] for n in args.hosts]
+    problems = [pipeline_batches(args.batch, n)[1] for n in args.hosts]
     if any(problems):
         parser.error(f"--batch is a deploy_batch_size for every fleet size: {next(p for p in problems if p)}")
     return args

@@ -1,7 +1,7 @@
 # Copyright: ai-customer-service contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters for the playbooks and roles: the runbook judge, the service's env file, artifact and migration names,
-the switch's batches, a registry's auth file, the merged options of role entry points.
+a registry's auth file, the merged options of role entry points.
 
 Each act lives once, in module_utils/ (shared with the modules that run on hosts); these filters only expose it
 to templates on the controller.
@@ -101,38 +101,6 @@ def migration_versions(paths: list[str]) -> list[int]:
     return sorted(versions)
 
 
-_BATCH_RE = re.compile(r"^(?P<canary>canary,)?(?P<count>[0-9]{1,6})(?P<percent>%?)$")
-
-
-def batches(spec: Any, fleet: int) -> dict[str, Any]:
-    """The switch's batches for deploy_batch_size over a fleet of `fleet` app hosts: {sizes, problem}.
-
-    Forms: N hosts (1..fleet), N% of the fleet (1..100, at least one host), canary,N or canary,N% (one host first,
-    then N or N% at a time). sizes is a list for `serial:` (its last size repeats); problem is '' when the form is
-    good, else what is wrong, so the request step refuses it before any host is contacted.
-    """
-    fleet = int(fleet)
-    text = str(spec).strip().replace(" ", "") if not isinstance(spec, bool) else ""
-    found = _BATCH_RE.match(text)
-    problem = (
-        f"deploy_batch_size must be a number of hosts (1..{fleet}, the app hosts of this run), a percentage "
-        f"(1%..100%), or canary,N / canary,N% (one host first, then N or N% at a time); got {str(spec)[:40]!r}"
-    )
-    if not found or fleet < 1:
-        return {"sizes": [], "problem": problem}
-    count = int(found["count"])
-    if found["percent"]:
-        if not 1 <= count <= 100:
-            return {"sizes": [], "problem": problem}
-        size = max(1, fleet * count // 100)
-    else:
-        if not 1 <= count <= fleet:
-            return {"sizes": [], "problem": problem}
-        size = count
-    sizes = [1, size] if found["canary"] and fleet > 1 else [size]
-    return {"sizes": sizes, "problem": ""}
-
-
 def role_options(steps: list[str], roles_dir: str) -> dict[str, Any]:
     """The options of several role entry points ("role entry", e.g. "release swap"), merged into one argument spec.
 
@@ -174,7 +142,6 @@ class FilterModule:
             "ai_cs_migration_versions": migration_versions,
             "ai_cs_dsn": _dsn.build,
             "ai_cs_dsn_parse": _dsn.parse,
-            "ai_cs_batches": batches,
             "ai_cs_registry_auth": registry_auth,
             "ai_cs_role_options": role_options,
         }

@@ -131,10 +131,7 @@ endpoints:
              body: {status: UP, components: {postgres: UP}}, attempts: 2, time_to_healthy: 1.02, problem: null}
 """
 
-import time
-
-from ansible.module_utils.ai_cs_health import judge
-from ansible.module_utils.ai_cs_http import exchange
+from ansible.module_utils.ai_cs_health import probe, unhealthy
 from ansible.module_utils.basic import AnsibleModule
 
 
@@ -179,52 +176,16 @@ def main() -> None:
     if len(set(names)) != len(names):
         module.fail_json(msg=f"endpoint names must be unique, got {names}")
 
-    started = time.monotonic()
-    deadline = started + p["timeout"]
-    state = {
-        s["name"]: {
-            "url": s["url"],
-            "healthy": False,
-            "status": None,
-            "latency_ms": None,
-            "body": None,
-            "attempts": 0,
-            "time_to_healthy": None,
-            "problem": "not probed",
-            "server_time": None,
-            "probed_at": None,
-        }
-        for s in specs
-    }
-    while True:
-        for spec in specs:
-            seen = state[spec["name"]]
-            if seen["healthy"]:
-                continue
-            # timeout 0 is one attempt per endpoint, each given the whole request_timeout
-            remaining = max(deadline - time.monotonic(), 0.1) if p["timeout"] > 0 else p["request_timeout"]
-            answer = exchange(
-                spec["url"], timeout=min(p["request_timeout"], remaining), validate_certs=p["validate_certs"]
-            )
-            problem = judge(spec, answer.status, answer.body, answer.error)
-            seen.update(status=answer.status, latency_ms=answer.latency_ms, body=answer.body, problem=problem)
-            seen.update(server_time=answer.server_time, probed_at=round(answer.received_at, 3))
-            seen["attempts"] += 1
-            if problem is None:
-                seen.update(healthy=True, time_to_healthy=round(time.monotonic() - started, 3))
-        if all(s["healthy"] for s in state.values()) or time.monotonic() + p["interval"] > deadline:
-            break
-        time.sleep(p["interval"])
-
-    healthy = all(s["healthy"] for s in state.values())
-    result = {"changed": False, "healthy": healthy, "elapsed": round(time.monotonic() - started, 3), "endpoints": state}
+    healthy, state, elapsed = probe(
+        specs,
+        timeout=p["timeout"],
+        interval=p["interval"],
+        request_timeout=p["request_timeout"],
+        validate_certs=p["validate_certs"],
+    )
+    result = {"changed": False, "healthy": healthy, "elapsed": elapsed, "endpoints": state}
     if not healthy:
-        lines = [
-            f"{name} ({s['url']}): {s['problem']} after {s['attempts']} attempt(s); last body: {str(s['body'])[:300]}"
-            for name, s in state.items()
-            if not s["healthy"]
-        ]
-        module.fail_json(msg=f"not healthy within {p['timeout']:g}s: " + " | ".join(lines), **result)
+        module.fail_json(msg=unhealthy(state, p["timeout"]), **result)
     module.exit_json(**result)
 
 

@@ -69,30 +69,6 @@ def test_runbook_filters_expose_the_judge():
     assert F["ai_cs_explain"]("CS_AUTH_4031").startswith(" (cause: the upstream sends no X-CS-Signature header")
 
 
-@pytest.mark.parametrize(
-    ("spec", "fleet", "sizes"),
-    [
-        (1, 4, [1]),
-        ("2", 4, [2]),
-        (4, 4, [4]),
-        ("50%", 4, [2]),
-        ("10%", 4, [1]),  # at least one host
-        ("100%", 3, [3]),
-        ("canary,2", 5, [1, 2]),
-        ("canary,50%", 8, [1, 4]),
-        ("canary,1", 1, [1]),  # a fleet of one is its own canary
-    ],
-)
-def test_batch_sizes_a_fleet_needs(spec, fleet, sizes):
-    assert F["ai_cs_batches"](spec, fleet) == {"sizes": sizes, "problem": ""}
-
-
-@pytest.mark.parametrize("spec", [0, "0", -1, "-1", "150%", "0%", "abc", "1;id", "5", "", None, True, "canary", "2.5"])
-def test_bad_batch_sizes_are_refused_with_the_forms_named(spec):
-    plan = F["ai_cs_batches"](spec, 4)
-    assert plan["sizes"] == [] and "deploy_batch_size must be a number of hosts (1..4" in plan["problem"]
-
-
 def test_registry_auth_is_what_podman_reads_and_keeps_any_password():
     text = F["ai_cs_registry_auth"]("ai-cs-artifacts:5000", "ai-cs-pull", NASTY)
     token = json.loads(text)["auths"]["ai-cs-artifacts:5000"]["auth"]

@@ -1,0 +1,273 @@
+"""The pipeline's request rules (module_utils/ai_cs_plan.py), one rule per test, with no lab and no Ansible run."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.module_utils.ai_cs_plan import (
+    BOUNDS,
+    RefusedError,
+    Request,
+    batches,
+    bounds_problems,
+    canary_problems,
+    check_request,
+    choose_targets,
+    fleet_problem,
+    hooks_problems,
+    notify_problem,
+    rollback_options_problems,
+    swap_problem,
+    version_problem,
+)
+
+APP = ["app1", "app2"]
+CANARY = {
+    "pipeline_canary": True,
+    "pipeline_canary_window": 60,
+    "pipeline_canary_interval": 5,
+    "pipeline_canary_min_requests": 50,
+    "pipeline_canary_max_5xx_increase": 0.01,
+    "pipeline_canary_max_reject_increase": 0.05,
+    "pipeline_canary_confidence": 0.95,
+}
+
+
+def request(operation="deploy", version="v1.1.0", run_hosts=None, **options):
+    return check_request(
+        operation,
+        version,
+        options=options,
+        settings=dict(CANARY),
+        app_hosts=APP,
+        run_hosts=APP if run_hosts is None else run_hosts,
+    )
+
+
+def refused(**kwargs) -> str:
+    with pytest.raises(RefusedError) as caught:
+        request(**kwargs)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("good", ["v1.0.0", "v10.20.30", "v1.1.1-fixture.never-ready", "v1.0.0-rc.1"])
+def test_a_version_is_vmajor_minor_patch_with_an_optional_suffix(good):
+    assert version_problem(good) == ""
+
+
+@pytest.mark.parametrize("bad", ["1.0.0", "v1.0", "v01.0.0", "v1.0.0;touch /tmp/pwned", "v1.0.0 --x", "$(id)",
+                                 "v1.0.0\n", 1.0, None])  # fmt: skip
+def test_anything_else_is_refused_naming_the_form(bad):
+    assert "refused: it must look like v1.2.3" in version_problem(bad)
+
+
+def test_no_version_says_none_was_given():
+    assert "Cause: no version given" in version_problem("")
+
+
+def test_a_refusal_says_nothing_was_changed():
+    assert refused(version="v1").endswith("Nothing was changed.")
+
+
+def test_rollback_to_previous_or_config_only_needs_no_version():
+    assert request("rollback", "previous").version == "previous"
+    assert request("rollback", "", config_only="true").config_only is True
+
+
+@pytest.mark.parametrize(
+    ("spec", "fleet", "sizes"),
+    [
+        (1, 4, [1]),
+        ("2", 4, [2]),
+        (4, 4, [4]),
+        ("50%", 4, [2]),
+        ("10%", 4, [1]),  # at least one host
+        ("100%", 3, [3]),
+        ("canary,2", 5, [1, 2]),
+        ("canary,50%", 8, [1, 4]),
+        ("canary,1", 1, [1]),  # a fleet of one is its own canary
+    ],
+)
+def test_batch_sizes_a_fleet_needs(spec, fleet, sizes):
+    assert batches(spec, fleet) == (sizes, "")
+
+
+@pytest.mark.parametrize("spec", [0, "0", -1, "-1", "150%", "0%", "abc", "1;id", "5", "", None, True, "canary", "2.5"])
+def test_bad_batch_sizes_are_refused_with_the_forms_named(spec):
+    sizes, problem = batches(spec, 4)
+    assert sizes == [] and "deploy_batch_size must be a number of hosts (1..4" in problem
+
+
+def test_a_canary_batch_over_one_host_is_just_that_host():
+    assert batches("canary,1", 1) == ([1], "")
+
+
+@pytest.mark.parametrize("flag", ["keep_config", "config_only", "migrate_down"])
+def test_rollback_flags_take_true_or_false(flag):
+    flags = {"keep_config": False, "config_only": False, "migrate_down": False, flag: "maybe"}
+    problems = rollback_options_problems(Request("rollback", "v1.0.0"), flags)
+    assert problems == ["keep_config, config_only and migrate_down take true or false"]
+
+
+@pytest.mark.parametrize("bad", ["auto; rm -rf /", "relative.pgc", "/x/../etc/passwd.pgc", "/x/dump.sql", "/x/a b.pgc"])
+def test_restore_backup_is_auto_or_an_absolute_plain_pgc_path(bad):
+    problems = rollback_options_problems(Request("rollback", "v1.0.0", restore_backup=bad), {"keep_config": False,
+                                         "config_only": False, "migrate_down": False})  # fmt: skip
+    assert problems and problems[0].startswith("restore_backup must be auto or the absolute path")
+
+
+def test_restore_and_migrate_down_exclude_each_other():
+    assert "choose one" in refused(operation="rollback", version="v1.0.0", restore_backup="auto", migrate_down=True)
+
+
+def test_config_only_goes_alone():
+    assert "config_only changes the config alone" in refused(operation="rollback", version="", config_only=True,
+                                                              keep_config=True)  # fmt: skip
+
+
+def test_rollback_options_are_refused_on_a_deploy():
+    assert "are rollback options" in refused(keep_config=True)
+
+
+def test_a_change_under_every_host_needs_every_host_in_the_run():
+    problem = fleet_problem(Request("rollback", "v1.0.0", restore_backup="auto"), ["app2"])
+    assert problem.startswith("restore_backup changes the database under every app host, and app2 would not be")
+
+
+def test_the_dev_reset_needs_every_host_in_the_run():
+    assert "the dev reset changes the database" in refused(operation="reset", version="", run_hosts=["app1"])
+
+
+def test_a_plain_deploy_may_leave_hosts_out():
+    assert fleet_problem(Request("deploy", "v1.1.0"), ["app2"]) == ""
+
+
+def test_a_run_with_no_app_host_is_refused():
+    assert "this run has no app host (db1; cause: --limit" in refused(run_hosts=["db1"])
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("pipeline_canary_window", "abc"), ("pipeline_canary_interval", 0), ("pipeline_canary_window", 1),
+     ("pipeline_canary_min_requests", 0), ("pipeline_canary_min_requests", 1.5),
+     ("pipeline_canary_max_5xx_increase", 5), ("pipeline_canary_confidence", 1)],
+)  # fmt: skip
+def test_the_canary_numbers_must_be_numbers_in_range_and_order(name, value):
+    (problem,) = canary_problems({**CANARY, name: value})
+    assert problem.startswith("the canary analysis' settings must be numbers") and "got [" in problem
+
+
+def test_the_canary_switch_takes_true_or_false():
+    assert canary_problems({**CANARY, "pipeline_canary": "maybe"}) == ["pipeline_canary takes true or false"]
+
+
+@pytest.mark.parametrize("bound", BOUNDS, ids=lambda b: b.name)
+def test_every_numeric_option_has_a_range_checked_with_the_request(bound):
+    inside = int(bound.low) if bound.whole else bound.low
+    assert bounds_problems({bound.name: inside}) == []
+    for outside in (bound.low - 1, bound.high + 1, "abc", "", True):
+        (problem,) = bounds_problems({bound.name: outside})
+        assert problem.startswith(f"{bound.name} must be a") and f"from {inside} to " in problem, problem
+        assert "; got " in problem
+
+
+def test_a_negative_timeout_is_refused_naming_option_value_and_range():
+    """issue 36 item 15: -e verify_timeout=-5 was accepted and the deploy changed the hosts."""
+    with pytest.raises(RefusedError) as caught:
+        check_request("deploy", "v1.1.0", options={}, settings={**CANARY, "verify_timeout": "-5"}, app_hosts=APP,
+                      run_hosts=APP)  # fmt: skip
+    problem = str(caught.value)
+    assert "verify_timeout must be a whole number from 1 to 3600" in problem and 'got "-5"' in problem
+
+
+def test_a_whole_number_option_refuses_a_fraction():
+    assert bounds_problems({"release_keep": "2.5"})[0].startswith("release_keep must be a whole number from 1 to 999")
+
+
+def test_an_unknown_deploy_mode_is_refused_naming_it():
+    assert swap_problem("kube").endswith('got "kube"') and swap_problem("image") == ""
+
+
+def test_hooks_map_known_points_to_lists_of_files():
+    assert hooks_problems({"before_switch": ["a.yml"]}, lambda _p: True) == []
+    assert hooks_problems({"whenever": ["a.yml"]}, lambda _p: True)[0].startswith("ai_cs_hooks (pipeline_hooks) must")
+    assert hooks_problems({"before_switch": "a.yml"}, lambda _p: True)[0].startswith("ai_cs_hooks (pipeline_hooks)")
+
+
+def test_a_hook_file_must_exist_on_the_controller():
+    assert (
+        "a hook's task file is not on this controller"
+        in hooks_problems({"on_failure": ["gone.yml"]}, lambda _p: False)[0]
+    )
+
+
+def test_receivers_are_urls_with_known_formats_and_events_and_are_never_shown():
+    secret = "https://hooks.example/T0/s3cr3t"
+    assert notify_problem([{"url": secret, "format": "slack", "events": ["deploy"]}]) == ""
+    for bad in ([{"url": "ftp://x"}], [{"url": secret, "format": "xml"}], [{"url": secret, "events": ["boom"]}], {}):
+        problem = notify_problem(bad)
+        assert problem.startswith("ai_cs_notify (pipeline_notify) must be a list") and "s3cr3t" not in problem
+
+
+def test_every_problem_is_listed_at_once():
+    with pytest.raises(RefusedError) as caught:
+        settings = {**CANARY, "release_keep": 0, "pipeline_swap": "kube"}
+        options = {"restore_backup": "x", "batch_size": "0"}
+        check_request("rollback", "v1.0.0", options=options, settings=settings, app_hosts=APP, run_hosts=APP)
+    assert len(caught.value.problems) == 4, caught.value.problems
+
+
+def test_a_good_request_gives_its_batches_and_options():
+    got = request("rollback", "v1.0.0", batch_size="canary,50%", restore_backup="auto", confirm="db")
+    assert got.batches == [1, 1] and got.restore_backup == "auto" and got.confirm == "db" and not got.migrate_down
+
+
+def serving(version="v1.1.0", previous="v1.0.0", on_disk=("v1.0.0", "v1.1.0"), bad=None):
+    return {"version": version, "previous": previous, "on_disk": list(on_disk), "bad": bad or {}, "mode": "binary"}
+
+
+def targets(operation, asked, servings=None, **request):
+    run = {"operation": operation, "version": asked}
+    return choose_targets(run, request, servings or {"app1": serving(), "app2": serving()})
+
+
+def test_a_deploy_targets_the_version_asked_for_on_every_host():
+    assert targets("deploy", "v1.2.0") == {"app1": "v1.2.0", "app2": "v1.2.0"}
+
+
+def test_a_rollback_to_previous_targets_each_hosts_recorded_previous():
+    assert targets("rollback", "previous") == {"app1": "v1.0.0", "app2": "v1.0.0"}
+
+
+def test_a_rollback_with_no_previous_recorded_is_refused_naming_the_host_and_what_is_on_disk():
+    with pytest.raises(RefusedError) as caught:
+        targets("rollback", "previous", {"app1": serving(previous=""), "app2": serving()})
+    assert "no previous version is recorded on app1" in str(caught.value)
+    assert "releases on disk: v1.0.0, v1.1.0" in str(caught.value)
+
+
+def test_a_recorded_previous_that_is_not_a_version_is_refused():
+    with pytest.raises(RefusedError, match=r"app1.s record names version .* refused: it must look like v1\.2\.3"):
+        targets("rollback", "previous", {"app1": serving(previous="v1;id"), "app2": serving()})
+
+
+def test_hosts_going_back_to_different_versions_are_refused():
+    with pytest.raises(RefusedError, match=r"previous versions differ \(app1: v1.0.0, app2: v0.9.0"):
+        targets("rollback", "previous", {"app1": serving(), "app2": serving(previous="v0.9.0")})
+
+
+def test_a_target_marked_bad_is_refused_with_the_reason():
+    with pytest.raises(RefusedError, match=r"v1\.0\.0 is marked bad on app2: verify: not ready"):
+        targets("rollback", "v1.0.0", {"app1": serving(), "app2": serving(bad={"v1.0.0": "verify: not ready"})})
+
+
+def test_a_config_only_rollback_targets_what_serves():
+    assert targets("rollback", "", config_only=True) == {"app1": "v1.1.0", "app2": "v1.1.0"}
+
+
+def test_a_config_only_rollback_of_another_version_is_refused():
+    with pytest.raises(RefusedError, match="config_only rolls back the config of the version that serves"):
+        targets("rollback", "v1.0.0", config_only=True)
+
+
+def test_a_reset_targets_what_serves():
+    assert targets("reset", "") == {"app1": "v1.1.0", "app2": "v1.1.0"}
