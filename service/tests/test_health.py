@@ -71,7 +71,10 @@ def test_ready_follows_postgres_down_and_back(releases):
         cluster.stop()
         took_down = wait_for(lambda: svc.get("/ready")[0] == 503, timeout=10)
         _, body = svc.get("/ready")
-        assert body["components"]["postgres"] == "DOWN"
+        assert body["components"]["postgres"] == "DOWN" and "pq: connection refused" in body["error"]
+        # through the load balancer's public front end (which marks its requests so), no internals: issue 36 item 11
+        public = svc.request("GET", "/ready", headers={"X-AI-CS-Exposure": "public"})
+        assert public == (503, {"status": "DOWN", "code": "CS_SYS_5031"})
         assert svc.get("/live")[0] == 200, "liveness must not depend on the database"
         assert svc.metric("ai_cs_db_up") == 0
         cluster.start()

@@ -239,3 +239,22 @@ def test_a_password_of_special_characters_never_reaches_the_log(start, pg, datab
     for form in (nasty, quote(nasty, safe=""), quote(nasty), "p/a+s"):
         assert form not in svc.log, form
     assert "ai_cs:***@127.0.0.1" in svc.log
+
+
+@pytest.mark.parametrize(("trusted", "recorded"), [("127.0.0.0/8", "203.0.113.7"), ("", "127.0.0.1")])
+def test_the_caller_is_the_proxys_last_forwarded_for_entry_only_from_a_trusted_proxy(start, pg, migrated, trusted,
+                                                                                     recorded):  # fmt: skip
+    """issue 36 item 10: behind haproxy, audit rows and per-caller limits named haproxy. A client's own
+    X-Forwarded-For entries (before the proxy's) are never taken, nor the header from a peer that is not a proxy."""
+    db = migrated(2)
+    service = start("v1.1.0", prod_env(pg, db, AI_CS_TRUSTED_PROXIES=trusted))
+    body = b'{"channel":"c","message_id":"xff","open_id":"o","content":"x"}'
+    forwarded = b"X-Forwarded-For: 6.6.6.6, 203.0.113.7"
+    assert raw_request(service.port, [b"Content-Length: " + str(len(body)).encode(), forwarded], body)[0] == 403
+    assert count(pg, db, "SELECT remote_addr FROM cs_audit_logs WHERE code = 'CS_AUTH_4031'") == recorded
+
+
+def test_a_trusted_proxy_that_does_not_resolve_stops_the_start(start, pg, migrated):
+    svc = start("v1.1.0", prod_env(pg, migrated(2), AI_CS_TRUSTED_PROXIES="lb.invalid"), wait=False)
+    assert svc.wait_exit() != 0
+    assert "invalid AI_CS_TRUSTED_PROXIES 'lb.invalid'" in svc.log

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from .logs import LEVELS
@@ -28,6 +30,25 @@ class Config:
     max_skew_seconds: int
     log_level: str
     shutdown_timeout_seconds: int = 20
+    # the load balancers whose X-Forwarded-For names the client (audit rows, per-caller limits); none: the peer
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(default_factory=tuple)
+
+    def client(self, peer: str, forwarded_for: str | None) -> str:
+        """Who called: the last X-Forwarded-For entry (the one the proxy added) when the peer is a trusted proxy,
+        else the peer. Entries a client sent itself come before it and are never taken."""
+        if not forwarded_for or not self.trusted_proxies:
+            return peer
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return peer
+        if not any(address in net for net in self.trusted_proxies):
+            return peer
+        last = forwarded_for.split(",")[-1].strip()
+        try:
+            return str(ipaddress.ip_address(last))
+        except ValueError:
+            return peer
 
     def redacted_dsn(self) -> str | None:
         """The DSN with its password masked, safe for logs: rebuilt from its parsed parts, so no encoding of the
@@ -82,6 +103,27 @@ def parse_addr(addr: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def parse_proxies(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """AI_CS_TRUSTED_PROXIES: addresses, networks (CIDR) or host names (resolved once, at start), comma-separated."""
+    nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for entry in (e.strip() for e in raw.split(",")):
+        if not entry:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(entry, strict=False))
+            continue
+        except ValueError:
+            pass
+        try:
+            infos = socket.getaddrinfo(entry, None, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            raise ConfigError(
+                f"invalid AI_CS_TRUSTED_PROXIES {entry!r}: use addresses, networks (CIDR) or host names that resolve"
+            ) from None
+        nets += [ipaddress.ip_network(info[4][0]) for info in infos]
+    return tuple(dict.fromkeys(nets))
+
+
 def from_env(environ: Mapping[str, str] | None = None) -> Config:
     env_vars = os.environ if environ is None else environ
     env = env_vars.get("AI_CS_ENV", "development").strip().lower()
@@ -122,4 +164,5 @@ def from_env(environ: Mapping[str, str] | None = None) -> Config:
         max_skew_seconds=int(skew_raw),
         log_level=level,
         shutdown_timeout_seconds=int(shutdown_raw),
+        trusted_proxies=parse_proxies(env_vars.get("AI_CS_TRUSTED_PROXIES", "")),
     )

@@ -20,6 +20,8 @@ from .metrics import Metrics
 from .store import Message, StoreError
 
 WEBHOOK_PATH = "/api/v1/customer-service/webhook"
+# Set by the load balancer's public front end (and removed from what clients send): answers there carry no internals.
+EXPOSURE_HEADER = "X-AI-CS-Exposure"
 MAX_BODY = 1 << 20
 # The whole request (request line, headers and body) must arrive within this, however the bytes trickle: a socket
 # timeout alone restarts at every recv, so a client sending a byte every few seconds held its thread (and, when the
@@ -110,8 +112,12 @@ class App:
         self.metrics.set("ai_cs_ready", 1 if up else 0)
         return db, components, up
 
-    def readiness(self) -> tuple[int, dict[str, Any]]:
+    def readiness(self, public: bool = False) -> tuple[int, dict[str, Any]]:
+        """/ready: UP or DOWN with each component's state; the database's error text too, unless the request came
+        through the public front end (its X-AI-CS-Exposure header), where a DOWN says only its code."""
         db, components, up = self.check()
+        if public:
+            return (200, {"status": "UP"}) if up else (503, {"status": "DOWN", "code": "CS_SYS_5031"})
         body: dict[str, Any] = {"status": "UP" if up else "DOWN", "components": components}
         if not up and db.get("error"):
             body["error"] = db["error"]
@@ -197,15 +203,16 @@ class App:
         signature = (headers.get("X-CS-Signature") or "").strip()
         if not signature:
             return "CS_AUTH_4031"
+        if self.build.fault == "any_signature":
+            return None  # fixture: a release that takes any signature, at any time (verification must catch it)
         timestamp = (headers.get("X-CS-Timestamp") or "").strip()
         if not TIMESTAMP.fullmatch(timestamp):
             return "CS_AUTH_4032"
         if abs(int(time.time()) - int(timestamp)) > self.config.max_skew_seconds:
             return "CS_AUTH_4033"
         secret = self.config.webhook_secret or ""
-        if not secret or not SIGNATURE.fullmatch(signature):
-            return "CS_AUTH_4034"
-        if not hmac.compare_digest(expected_signature(secret, timestamp, body), signature.lower()):
+        signed = bool(secret) and SIGNATURE.fullmatch(signature) is not None
+        if not signed or not hmac.compare_digest(expected_signature(secret, timestamp, body), signature.lower()):
             return "CS_AUTH_4034"
         return None
 
@@ -298,7 +305,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._began = time.monotonic()
-        remote = self.client_address[0]
+        remote = self.app.config.client(self.client_address[0], self.headers.get("X-Forwarded-For"))
         if self.path.split("?", 1)[0] != WEBHOOK_PATH:
             self.close_connection = True  # the body, if any, is not read
             self._guarded(lambda: self._send(404, {"code": "CS_REQ_4040", "message": "not found"}), None)
@@ -325,7 +332,7 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/live":
             self._send(200, {"status": "UP"})
         elif path == "/ready":
-            self._send(*self.app.readiness())
+            self._send(*self.app.readiness(public=self.headers.get(EXPOSURE_HEADER, "") == "public"))
         elif path == "/actuator/health":
             self._send(*self.app.health())
         elif path == "/metrics":
