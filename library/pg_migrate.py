@@ -37,6 +37,25 @@ options:
     description: Directory holding the migration files (a release's C(db/migration)).
     type: path
     required: true
+  fence_run_id:
+    description:
+      - The run that holds the deploy lock (the pipeline's lease in I(fence_table)). Each migration transaction
+        first checks this run still holds an unexpired lease and locks its row until the transaction ends, so a run
+        whose lease expired migrates nothing and no other run takes the lock over meanwhile. Empty, no check.
+      - In a pipeline run, action plugin pg_migrate sets it from the run's state, never from the task.
+    type: str
+    default: ""
+  fence_table:
+    description: The deploy lock's table, schema.table.
+    type: str
+    default: ai_cs_ops.deploy_lock
+  confirm_data_loss:
+    description:
+      - A migration down (C(.down.sql) files) drops what the up files made, with its data. It runs only when this is
+        the database's name, typed by the operator; otherwise the module fails before anything changes, in check
+        mode too, listing each table and column the down files drop and how many rows hold data there.
+    type: str
+    default: ""
   target_version:
     description:
       - Version to migrate to. Omitted means the newest migration in I(path).
@@ -215,7 +234,7 @@ import time
 import traceback
 
 from ansible.module_utils.ai_cs_dsn import parse as parse_dsn
-from ansible.module_utils.ai_cs_migrate import MigrationError, Runner, discover, plan
+from ansible.module_utils.ai_cs_migrate import MigrationError, Runner, at_stake, discover, plan
 from ansible.module_utils.ai_cs_runbook import row as runbook_row
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -246,6 +265,42 @@ def contract_left(migrations: list, the_plan, version: int | None, target: int |
     after = the_plan.target if the_plan.steps else version
     goal = target if target is not None else (migrations[-1].version if migrations else 0)
     return [m.filename for m in migrations if m.contract and (after or 0) < m.version <= goal]
+
+
+def at_stake_rows(conn, steps: list) -> list[dict]:
+    """What the down files drop (ai_cs_migrate.at_stake), each with the rows holding data there now (None when the
+    table is not there). The names come from the release's own files; counted read-only, each in a savepoint."""
+    found = []
+    with conn.cursor() as cur:
+        for step in steps:
+            for item in at_stake(step.down.read_text(encoding="utf-8")):
+                where = f" WHERE {item['column']} IS NOT NULL" if item["column"] else ""
+                cur.execute("SAVEPOINT at_stake")
+                try:
+                    cur.execute(f"SELECT count(*) FROM {item['table']}{where}")  # noqa: S608 - the release's own names
+                    rows = cur.fetchone()[0]
+                    cur.execute("RELEASE SAVEPOINT at_stake")
+                except psycopg2.Error:
+                    cur.execute("ROLLBACK TO SAVEPOINT at_stake")
+                    rows = None
+                found.append({**item, "file": step.down.name, "rows": rows})
+    conn.rollback()
+    return found
+
+
+def down_refusal(database: str, the_plan, stake: list[dict]) -> str:
+    """The refusal of a migration down without the typed confirmation: what it runs, what it drops, rows there."""
+    files = ", ".join(step.down.name for step in the_plan.steps)
+    dropped = "; ".join(
+        (f"column {s['table']}.{s['column']}" if s["column"] else f"table {s['table']}")
+        + (" (not there)" if s["rows"] is None else f" ({s['rows']} rows{' with a value' if s['column'] else ''})")
+        for s in stake
+    )
+    return (
+        f"migrating {database} down to schema {the_plan.target} runs {files}, which drop "
+        f"{dropped or 'nothing this module can name (read the files)'}: everything in them is LOST. A safety backup "
+        f"is taken first. To go ahead, add -e confirm_data_loss={database} (the database's name). Nothing was changed."
+    )
 
 
 def apply_with_retries(runner: Runner, migrations: list, p: dict, result: dict):
@@ -313,6 +368,9 @@ def main() -> None:
         argument_spec={
             "path": {"type": "path", "required": True},
             "target_version": {"type": "int"},
+            "confirm_data_loss": {"type": "str", "default": ""},
+            "fence_run_id": {"type": "str", "default": ""},
+            "fence_table": {"type": "str", "default": "ai_cs_ops.deploy_lock"},
             "dsn": {"type": "str", "no_log": True},
             "login_host": {"type": "str", "default": "localhost"},
             "login_port": {"type": "int", "default": 5432},
@@ -358,6 +416,7 @@ def main() -> None:
 
     conn = connect(module)
     runner = Runner(conn, p["table"], p["checksum_table"])
+    runner.fence = (p["fence_table"], p["fence_run_id"]) if p["fence_run_id"] else None
     result["lock_id"] = runner.lock_id
     locked = False
     try:
@@ -373,6 +432,10 @@ def main() -> None:
             version_after=the_plan.target,
             contract_pending=contract_left(migrations, the_plan, version, p["target_version"]),
         )
+        if the_plan.direction == "down" and the_plan.steps:
+            result["at_stake"] = at_stake_rows(conn, the_plan.steps)
+            if p["confirm_data_loss"] != runner.database:
+                module.fail_json(msg=down_refusal(runner.database, the_plan, result["at_stake"]), **result)
         if module.check_mode:
             result["changed"] = bool(the_plan.steps)
             module.exit_json(**result)

@@ -90,6 +90,36 @@ def transaction_control(sql: str) -> str | None:
     return None
 
 
+_DROP_TABLE = re.compile(
+    r"^\s*DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?P<names>.+?)(?:\s+(?:CASCADE|RESTRICT))?\s*$", re.IGNORECASE | re.DOTALL
+)
+_ALTER_TABLE = re.compile(
+    r"^\s*ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?(?P<table>\"(?:[^\"]|\"\")+\"|[\w.]+)\s+(?P<actions>.+)$",
+    re.IGNORECASE | re.DOTALL,
+)
+_DROP_COLUMN = re.compile(
+    r"\bDROP\s+(?:COLUMN\s+)?(?:IF\s+EXISTS\s+)?(?P<column>\"(?:[^\"]|\"\")+\"|\w+)", re.IGNORECASE
+)
+
+
+def at_stake(sql: str) -> list[dict[str, str | None]]:
+    """What a migration's statements drop, in order: {table, column} (column None for a whole table). Comments,
+    strings and function bodies are not statements of the file; identifiers keep their quotes."""
+    code = "".join(
+        (m["quoted"] if m["quoted"] and m["quoted"].startswith('"') else None) or m["code"] or " "
+        for m in _SQL_TOKENS.finditer(sql)
+    )
+    found: list[dict[str, str | None]] = []
+    for statement in code.split(";"):
+        if dropped := _DROP_TABLE.match(statement):
+            found += [{"table": name.strip(), "column": None} for name in dropped["names"].split(",")]
+        elif altered := _ALTER_TABLE.match(statement):
+            for action in altered["actions"].split(","):
+                if (column := _DROP_COLUMN.search(action)) and not re.match(r"\s*DROP\s+CONSTRAINT", action, re.I):
+                    found.append({"table": altered["table"], "column": column["column"]})
+    return found
+
+
 def is_contract(path: Path) -> bool:
     return any(line.strip() == CONTRACT_MARKER for line in path.read_text(encoding="utf-8").splitlines())
 
@@ -207,6 +237,7 @@ class Runner:
     ):
         self.conn = conn
         self.lock_timeout = self.statement_timeout = 0.0
+        self.fence: tuple[str, str] | None = None  # (lock table, run id): see check_fence
         self.table = table
         self.checksum_table = checksum_table
         with conn.cursor() as cur:
@@ -327,6 +358,8 @@ class Runner:
             started = time.monotonic()
             try:
                 with self.conn.cursor() as cur:
+                    if not atomic or not done:  # the first statement of each transaction
+                        self.check_fence(cur)
                     cur.execute("SELECT set_config('lock_timeout', %s, true)", (f"{int(lock_timeout * 1000)}ms",))
                     cur.execute(
                         "SELECT set_config('statement_timeout', %s, true)", (f"{int(statement_timeout * 1000)}ms",)
@@ -335,6 +368,9 @@ class Runner:
                     self._record(cur, m, p.direction, version_after)
                 if not atomic:
                     self.conn.commit()
+            except MigrationError:  # the fence: this run no longer holds the deploy lock
+                self.conn.rollback()
+                raise
             except Exception as exc:
                 self.conn.rollback()
                 kept = p.current if atomic or not done else done[-1]["version_after"]
@@ -350,6 +386,31 @@ class Runner:
             )
         self.conn.commit()
         return done
+
+    def check_fence(self, cur: Any) -> None:
+        """The deploy lock as a fencing token: in the migration's own transaction, this run's lease must still be
+        there and unexpired, and its row stays locked (FOR UPDATE) until the transaction ends, so no other run takes
+        the lock over while the migration runs. A run whose lease expired (a step outlasted it) and was taken over
+        migrates nothing."""
+        if not self.fence:
+            return
+        table, run_id = self.fence
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*", table):
+            raise MigrationError(f"fence_table {table!r} is not schema.table")
+        cur.execute("SAVEPOINT fence")
+        try:
+            cur.execute(f"SELECT 1 FROM {table} WHERE run_id = %s AND expires_at > now() FOR UPDATE", (run_id,))  # noqa: S608 - checked name
+            held = cur.fetchone() is not None
+            cur.execute("RELEASE SAVEPOINT fence")
+        except Exception:  # the driver's error (no lock table, say): nothing holds the lock
+            cur.execute("ROLLBACK TO SAVEPOINT fence")
+            held = False
+        if not held:
+            raise MigrationError(
+                f"this run ({run_id}) no longer holds the deploy lock ({table}): its lease expired and another run may "
+                "have taken it over; cause: a step before the migration outlasted deploy_lock_lease_seconds; fix: see "
+                "what the other run does before going on, and raise deploy_lock_lease_seconds. Nothing was migrated"
+            )
 
     def _failure(self, exc: Exception, path: Path, kept: int | None, atomic: bool) -> MigrationError:
         """What failed, why and what to do, for a migration that was rolled back."""

@@ -216,6 +216,17 @@ ROWS: tuple[Row, ...] = (
         seed=False,
     ),
     Row(
+        "certificate-mismatch",
+        ROLLBACK,
+        'server certificate for "..." does not match host name',
+        r"does not match host name|certificate verify failed|root certificate file .* does not exist",
+        "the database's TLS certificate is not for the name this connection used, or not signed by the CA the hosts "
+        "trust (every connection of this project verifies it: sslmode verify-full)",
+        "connect by the name on the certificate (ai_cs_postgres_host), or reissue the certificate for the name the "
+        "hosts use, signed by the CA in ai_cs_postgres_ca; never lower the sslmode",
+        seed=False,
+    ),
+    Row(
         "disk-full",
         ROLLBACK,
         "No space left on device",

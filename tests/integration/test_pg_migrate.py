@@ -65,7 +65,7 @@ def test_fresh_database_then_idempotent(pg, db, release):
 
 
 def test_partly_migrated_applies_only_the_rest(pg, db, release):
-    assert migrate(pg, db, release, target_version=1)["version_after"] == 1
+    assert migrate(pg, db, release, target_version=1, confirm_data_loss=db)["version_after"] == 1
     result = migrate(pg, db, release)
     assert [a["version"] for a in result["applied"]] == [2]
     assert state(pg, db) == (2, False)
@@ -89,7 +89,7 @@ def test_failing_migration_leaves_version_and_data_unchanged(pg, db, release):
 @pytest.mark.parametrize(("atomic", "kept"), [(False, 2), (True, 1)])
 def test_several_pending_and_the_last_fails(pg, db, release, atomic, kept):
     """Per-file transactions keep what succeeded; atomic keeps the database exactly as before the run."""
-    migrate(pg, db, release, target_version=1)
+    migrate(pg, db, release, target_version=1, confirm_data_loss=db)
     shutil.copy(FAILING, release)
     result = migrate(pg, db, release, atomic=atomic)
     assert result["failed"] and f"schema version stays {kept} and is not dirty" in result["msg"]
@@ -112,7 +112,7 @@ def test_check_mode_lists_pending_and_changes_nothing(pg, db, release):
     result = migrate(pg, db, release, check=True)
     assert result["changed"] and result["pending"] == ["0001_init.up.sql", "0002_ticket_priority.up.sql"]
     assert query(pg, db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [(0,)]
-    migrate(pg, db, release, target_version=1)
+    migrate(pg, db, release, target_version=1, confirm_data_loss=db)
     result = migrate(pg, db, release, check=True)
     assert result["pending"] == ["0002_ticket_priority.up.sql"] and result["version_after"] == 2
     assert state(pg, db) == (1, False)
@@ -120,7 +120,7 @@ def test_check_mode_lists_pending_and_changes_nothing(pg, db, release):
 
 def test_down_to_a_target(pg, db, release):
     migrate(pg, db, release)
-    result = migrate(pg, db, release, target_version=1)
+    result = migrate(pg, db, release, target_version=1, confirm_data_loss=db)
     assert result["direction"] == "down"
     assert [a["file"] for a in result["applied"]] == ["0002_ticket_priority.down.sql"]
     assert state(pg, db) == (1, False)
@@ -129,16 +129,33 @@ def test_down_to_a_target(pg, db, release):
     assert migrate(pg, db, release)["applied"][0]["version"] == 2  # and up again
 
 
+@pytest.mark.parametrize("check", [False, True])
+def test_down_without_the_typed_confirmation_is_refused_naming_what_it_would_drop(pg, db, release, check):
+    """issue 36 item 8: the .down.sql files dropped data without the confirmation a restore asks for."""
+    migrate(pg, db, release)
+    query(pg, db, "INSERT INTO cs_sessions (id, channel, open_id) VALUES (1, 'c', 'o')")
+    query(pg, db, "INSERT INTO cs_tickets (session_id, message_id, reason, priority) VALUES (1, 'm', 'r', 'high')")
+    for confirm in ("", "yes", "other_db"):
+        result = migrate(pg, db, release, target_version=1, confirm_data_loss=confirm, check=check)
+        assert result["failed"], result
+        assert f"migrating {db} down to schema 1 runs 0002_ticket_priority.down.sql" in result["msg"]
+        assert "column cs_tickets.priority (1 rows with a value)" in result["msg"]
+        assert "column cs_messages.content_length (0 rows with a value)" in result["msg"]
+        assert f"-e confirm_data_loss={db}" in result["msg"] and "Nothing was changed" in result["msg"]
+    assert state(pg, db) == (2, False)
+    assert query(pg, db, "SELECT priority FROM cs_tickets") == [("high",)]
+
+
 def test_down_without_down_files_is_refused_before_anything(pg, db, release):
     migrate(pg, db, release)
     (release / "0002_ticket_priority.down.sql").unlink()
-    result = migrate(pg, db, release, target_version=1)
+    result = migrate(pg, db, release, target_version=1, confirm_data_loss=db)
     assert result["failed"] and "no .down.sql for versions [2]" in result["msg"]
     assert state(pg, db) == (2, False)
 
 
 def test_dirty_database_is_refused_with_the_fix(pg, db, release):
-    migrate(pg, db, release, target_version=1)
+    migrate(pg, db, release, target_version=1, confirm_data_loss=db)
     query(pg, db, "UPDATE schema_migrations SET dirty = true")
     result = migrate(pg, db, release)
     assert result["failed"] and "is dirty at version 1" in result["msg"] and "migrate force" in result["msg"]
@@ -255,7 +272,7 @@ def hold_a_table(pg, db, table: str):
 
 
 def test_a_migration_behind_a_long_transaction_gives_up_instead_of_blocking(pg, db, release):
-    migrate(pg, db, release, target_version=1)
+    migrate(pg, db, release, target_version=1, confirm_data_loss=db)
     holder = hold_a_table(pg, db, "cs_tickets")
     # Not a timed assertion (a starved machine took 10.2 s for the 0.5 s + 2 s + 0.5 s): a migration that blocked
     # instead of giving up would get the table once the holder ends, 60 s on, and succeed.
@@ -280,7 +297,7 @@ def test_a_migration_behind_a_long_transaction_gives_up_instead_of_blocking(pg, 
 
 
 def test_a_lock_freed_while_retrying_lets_the_migration_through(pg, db, release):
-    migrate(pg, db, release, target_version=1)
+    migrate(pg, db, release, target_version=1, confirm_data_loss=db)
     holder = hold_a_table(pg, db, "cs_tickets")
     watcher = pg.connect(db)
     watcher.set_session(autocommit=True)
@@ -320,7 +337,7 @@ def test_a_file_with_its_own_commit_is_refused_before_anything(pg, db, release):
 
 
 def test_expand_then_contract_phases(pg, db, release):
-    migrate(pg, db, release, target_version=1)
+    migrate(pg, db, release, target_version=1, confirm_data_loss=db)
     (release / "0003_contract.up.sql").write_text("-- ai-cs: contract\nALTER TABLE cs_tickets DROP COLUMN reason;\n")
     planned = migrate(pg, db, release, phase="expand", check=True)
     assert planned["pending"] == ["0002_ticket_priority.up.sql"]
@@ -333,3 +350,30 @@ def test_expand_then_contract_phases(pg, db, release):
     contracted = migrate(pg, db, release, phase="contract")
     assert [a["version"] for a in contracted["applied"]] == [3] and contracted["contract_pending"] == []
     assert state(pg, db) == (3, False)
+
+
+LOCK = """CREATE SCHEMA IF NOT EXISTS ai_cs_ops;
+CREATE TABLE IF NOT EXISTS ai_cs_ops.deploy_lock (id boolean PRIMARY KEY DEFAULT true, run_id text NOT NULL,
+    owner jsonb NOT NULL DEFAULT '{}', taken_at timestamptz NOT NULL DEFAULT now(),
+    renewed_at timestamptz NOT NULL DEFAULT now(), expires_at timestamptz NOT NULL);"""
+
+
+@pytest.mark.parametrize(("holder", "expires"), [("this-run", "now() - interval '1 s'"),
+                                                 ("other-run", "now() + interval '900 s'")])  # fmt: skip
+def test_a_run_that_no_longer_holds_the_deploy_lock_migrates_nothing(pg, db, release, holder, expires):
+    """issue 36 item 3: a run whose lease expired (a step outlasted it), or was taken over by another run, went on to
+    migrate. The lease is a fencing token, checked in the migration's own transaction."""
+    migrate(pg, db, release, target_version=1)
+    query(pg, db, LOCK)
+    query(pg, db, f"INSERT INTO ai_cs_ops.deploy_lock (run_id, expires_at) VALUES ('{holder}', {expires})")  # noqa: S608
+    result = migrate(pg, db, release, fence_run_id="this-run")
+    assert result["failed"] and "this run (this-run) no longer holds the deploy lock" in result["msg"], result
+    assert "Nothing was migrated" in result["msg"] and state(pg, db) == (1, False)
+
+
+def test_a_run_that_holds_the_deploy_lock_migrates(pg, db, release):
+    migrate(pg, db, release, target_version=1)
+    query(pg, db, LOCK)
+    query(pg, db, "INSERT INTO ai_cs_ops.deploy_lock (run_id, expires_at) VALUES ('this-run', now() + interval '60 s')")
+    assert not migrate(pg, db, release, fence_run_id="this-run").get("failed")
+    assert state(pg, db) == (2, False)

@@ -1,7 +1,14 @@
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils.ai_cs_migrate import MigrationError, advisory_lock_id, discover, plan, transaction_control
+from ansible.module_utils.ai_cs_migrate import (
+    MigrationError,
+    advisory_lock_id,
+    at_stake,
+    discover,
+    plan,
+    transaction_control,
+)
 
 
 @pytest.fixture
@@ -122,3 +129,26 @@ def test_expand_stops_before_the_first_contract_migration_and_contract_runs_the_
     assert [m.version for m in contract.steps] == [3, 4] and contract.target == 4
     assert [m.version for m in plan(found, 1, None, {}).steps] == [2, 3, 4]
     assert plan(found, 2, None, {}, "expand").direction == "none", "nothing to expand before the contract one"
+
+
+def test_what_a_down_file_drops_is_listed_table_and_column():
+    sql = (
+        "DROP INDEX IF EXISTS cs_tickets_status_priority_idx;\n"
+        "ALTER TABLE cs_messages DROP COLUMN IF EXISTS content_length;\n"
+        "ALTER TABLE cs_tickets DROP COLUMN IF EXISTS priority;\n"
+    )
+    assert at_stake(sql) == [{"table": "cs_messages", "column": "content_length"},
+                             {"table": "cs_tickets", "column": "priority"}]  # fmt: skip
+
+
+def test_whole_tables_dropped_are_listed_and_comments_strings_and_constraints_are_not():
+    sql = (
+        'ALTER TABLE "We""ird" DROP COLUMN IF EXISTS a, DROP CONSTRAINT c, DROP b; -- DROP TABLE x\n'
+        "DROP TABLE IF EXISTS t1, t2 CASCADE; SELECT 'DROP TABLE y';"
+    )
+    assert at_stake(sql) == [
+        {"table": '"We""ird"', "column": "a"},
+        {"table": '"We""ird"', "column": "b"},
+        {"table": "t1", "column": None},
+        {"table": "t2", "column": None},
+    ]

@@ -41,6 +41,11 @@ SAMPLES = {
         "pg_dump: error: query failed: ERROR:  permission denied for table dba_notes",
         "ERROR:  must be owner of table dba_notes",
     ],
+    "certificate-mismatch": [
+        'pg_dump: error: connection to server at "10.89.77.2", port 5434 failed: server certificate for "ai-cs-db" '
+        'does not match host name "10.89.77.2"',
+        "SSL error: certificate verify failed",
+    ],
     "disk-full": ["pg_dump: error: could not write to output file: No space left on device"],
     "auth-4034": ["CS_AUTH_4034", "HTTP 403 CS_AUTH_4034 invalid webhook signature"],
     "auth-4031": ["CS_AUTH_4031 missing webhook signature"],

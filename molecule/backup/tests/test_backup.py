@@ -34,7 +34,11 @@ def test_the_dump_leaves_the_projects_bookkeeping_out(host):
 
 def test_retention_keeps_the_newest_sealed_dumps_and_the_protected_one_and_removes_leftovers(host):
     names = sorted(host.check_output(f"ls {DIR}").split())
-    assert not [n for n in names if "killed" in n or "unsealed" in n], names
+    assert not [n for n in names if "killed" in n], f"a leftover no run has written for a lease stays: {names}"
+    # issue 36 item 9: what the pipeline did not seal, and a .partial a live run may be writing, are not its to remove
+    for kept in ("ai_customer_service-live-to-v8-20261128T000000Z.pgc.partial",
+                 "ai_customer_service-unsealed-to-v7-20261127T000000Z.pgc", "before-the-upgrade.pgc"):  # fmt: skip
+        assert kept in names, f"retention removed {kept}"
     names = [f"{DIR}/{n}" for n in names if n.endswith(".pgc")]
     assert DUMP in names
     assert f"{DIR}/ai_customer_service-old-to-v1-20260101T000000Z.pgc" in names, "the protected dump was removed"
