@@ -367,6 +367,18 @@ def test_a_second_deploy_is_refused_naming_the_holder():
     assert lock_holder() == ""
 
 
+def test_unlock_refuses_a_lease_renewed_within_the_last_minute_unless_forced():
+    """issue 36 item 3: unlock.yml cleared the lock of a run that was still renewing it (alive)."""
+    hold_lock("live-run-3", "carol@ops3", expires_in=600)
+    sql("UPDATE ai_cs_ops.deploy_lock SET renewed_at = now()")
+    refused = run("ansible-playbook", "playbooks/unlock.yml", "-e", "run_id=live-run-3", check=False)
+    said = " ".join(refused.stdout.split())
+    assert refused.returncode != 0 and "unlock refused: run live-run-3 renewed its lease" in said
+    assert "add -e force=true" in said and lock_holder() == "live-run-3"
+    run("ansible-playbook", "playbooks/unlock.yml", "-e", "run_id=live-run-3", "-e", "force=true")
+    assert lock_holder() == ""
+
+
 def test_an_expired_lease_is_taken_over_with_a_warning_naming_the_dead_run():
     held = time.monotonic()
     hold_lock("dead-run-7", "bob@ops2", expires_in=-30)

@@ -130,7 +130,7 @@ def test_contract_migrations_wait_until_every_host_runs_the_release():
     assert "contract migrations, applied after every host ran" in said(whole)
     assert sql("SELECT version FROM schema_migrations") == "3"
     # back to v1.1.0 for the tests after this one (the down file drops what 0003 added)
-    playbook("rollback", version="v1.1.0", migrate_down=True)
+    playbook("rollback", version="v1.1.0", migrate_down=True, confirm_data_loss=DB)
     assert sql("SELECT version FROM schema_migrations") == "2"
 
 
@@ -208,7 +208,7 @@ def test_an_interrupted_switch_is_undone_by_the_next_run():
         ("stage", r"TASK \[release : Look for the release on disk", True),  # runs whether or not it is staged
         ("backup", r"TASK \[backup : Dump the database", True),
         # cut off during the first batch: the second never starts; the run ends without a rescue, its lease expires
-        ("switch", r"TASK \[pipeline : switch \| Note when this host's switch started", False),
+        ("switch", r"TASK \[pipeline : switch \| Swap, restart, verify and record", False),
     ],
 )
 def test_a_host_gone_mid_run_stops_it_before_anything_irreversible(phase, marker, released):
@@ -287,6 +287,13 @@ def test_the_public_front_end_hides_metrics_and_the_version_and_stats_need_a_log
     assert f"{answered_by}: v1.1.0" in inside
     internal = json.loads(run("curl", "-sf", "http://127.0.0.1:18081/actuator/health").stdout)
     assert internal["version"] == "v1.1.0"
+    # /ready: the public answer is its state alone (down, a code: never the database's error text, issue 36 item 11);
+    # a client cannot unmark its request, the internal front end removes a mark a client set
+    assert json.loads(run("curl", "-sf", public + "/ready", "-H", "X-AI-CS-Exposure: internal").stdout) == {
+        "status": "UP"
+    }
+    inner = json.loads(run("curl", "-sf", "http://127.0.0.1:18081/ready", "-H", "X-AI-CS-Exposure: public").stdout)
+    assert inner["status"] == "UP" and inner["components"]["postgres"] == "UP"
     stats = "http://127.0.0.1:18404/stats"
     assert run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", stats, check=False).stdout == "401"
     login = f"ops:{secret('lb_stats_password')}"
@@ -295,3 +302,134 @@ def test_the_public_front_end_hides_metrics_and_the_version_and_stats_need_a_log
 
 def test_encoded_forms_cover_a_dsn_and_json():
     assert {"a/b+c=d:e@f%g", "a%2Fb%2Bc%3Dd%3Ae%40f%25g"} <= encoded_forms("a/b+c=d:e@f%g")
+
+
+def test_check_mode_unpacks_nothing_that_fails_its_checksum():
+    """issue 36 item 14: --check unpacked the release it planned from as root, straight from its URL, unchecked.
+
+    A directory of build/artifacts (the artifact server's, mounted read-only) with v1.1.0's tarball and a SHA256SUMS
+    that does not match it, so the real artifacts stay untouched for whatever else runs beside this test."""
+    name = "ai-customer-service-v1.1.0-linux-amd64.tar.gz"
+    tampered = ROOT / "build/artifacts/tampered"
+    tampered.mkdir(exist_ok=True)
+    (tampered / name).write_bytes((ROOT / "build/artifacts" / name).read_bytes())
+    (tampered / "SHA256SUMS").write_text(f"{'0' * 64}  {name}\n")
+    unpacked = "ls -d /tmp/*.ai-cs-plan/db/migration 2>/dev/null | wc -l"
+    before = [in_host(h, "bash", "-c", unpacked).strip() for h in APP_HOSTS]
+    proc = playbook("deploy", "--check", "-e", "ai_cs_artifact_base_url=http://ai-cs-artifacts:8000/tampered",
+                    check=False, version="v1.1.0")  # fmt: skip
+    assert proc.returncode != 0 and "did not match" in said(proc), said(proc)[-2000:]
+    assert [in_host(h, "bash", "-c", unpacked).strip() for h in APP_HOSTS] == before, "nothing unverified unpacked"
+
+
+# issue 35 item 3: what the pipeline's steps hand to each other, given with -e (extra vars outrank facts and
+# registered results), steers no destructive step and no target. Each is refused before anything changes.
+_ASKED = {"keep_config": False, "config_only": False, "migrate_down": True, "restore_backup": "auto",
+          "confirm": DB, "batches": [1]}  # fmt: skip
+STEERING = [
+    ("rollback", {"__pipeline_request": _ASKED}, "about to restore a dump this run's request did not ask for"),
+    ("rollback", {"pipeline_request": _ASKED}, "about to restore a dump this run's request did not ask for"),
+    ("rollback", {"pipeline_schema": {"current": 2, "target": 1, "after": 1, "newer": [2], "contract": [],
+                                      "unknown": [], "compatible": True, "down": True, "down_from": "v1.1.0",
+                                      "down_files": ["0002_ticket_priority.down.sql"], "down_missing": []}},
+     "-e confirm_data_loss=ai_customer_service (the database's name)"),
+    ("deploy", {"pipeline_target": CRASH}, f"target {CRASH} (the plan's: v1.1.0) is not this run's plan"),
+    ("deploy", {"pipeline_from": {"version": "v1.0.0", "mode": "binary", "on_disk": [], "active": True,
+                                  "interrupted": False, "dangling": False, "record": {}}},
+     "serving v1.0.0 (the plan's: v1.1.0) is not this run's plan"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("operation", "steering", "refusal"), STEERING, ids=lambda v: v if isinstance(v, str) else "")
+def test_the_pipelines_own_names_given_with_extra_vars_change_nothing(operation, steering, refusal):
+    playbook("deploy", version="v1.1.0")  # whatever ran before: v1.1.0 serving, verified
+    schema, rows = sql("SELECT version FROM schema_migrations"), messages()
+    serving = [
+        (current(h), in_host(h, "systemctl", "show", "-P", "InvocationID", "ai-customer-service")) for h in APP_HOSTS
+    ]
+    proc = playbook(operation, "-e", json.dumps(steering), check=False, version="v1.1.0")
+    assert proc.returncode != 0, f"-e {list(steering)}: the run went on"
+    assert refusal in said(proc) and "Nothing was changed" in said(proc), said(proc)[-3000:]
+    assert (sql("SELECT version FROM schema_migrations"), messages()) == (schema, rows), "the database changed"
+    assert [(current(h), in_host(h, "systemctl", "show", "-P", "InvocationID", "ai-customer-service"))
+            for h in APP_HOSTS] == serving, "a host was switched or restarted"  # fmt: skip
+    assert lock_holder() == ""
+
+
+def test_backup_and_restore_verify_the_databases_certificate(tmp_path):
+    """issue 36 item 4: postgresql_db's dump and restore dropped ssl_mode and ca_cert, so pg_dump and pg_restore ran
+    with libpq's default (prefer) and would talk to a server presenting a certificate for another name. Connecting
+    by the database host's address, which its certificate (for ai-cs-db) does not name, both now refuse, with the
+    runbook's cause, and change nothing."""
+    address = in_host("ai-cs-db", "hostname", "-I").split()[0]
+    backups = "/var/backups/ai-customer-service"
+    sealed = in_host("ai-cs-db", "bash", "-c", f"ls -t {backups}/{DB}-*.pgc | head -1").strip()
+    before = (in_host("ai-cs-db", "ls", backups), messages(), sql("SELECT version FROM schema_migrations"))
+    play = tmp_path / "by-address.yml"
+    play.write_text(f"""
+- name: Back up, then restore, connecting by the database host's address
+  hosts: ai-cs-db
+  gather_facts: false
+  vars:
+    backup_postgres_host: "{address}"
+  tasks:
+    - name: Back up
+      block:
+        - name: Dump
+          ansible.builtin.include_role: {{name: backup}}
+          vars: {{backup_to_version: by-address, backup_timestamp: 20261206T000000Z}}
+      rescue:
+        - name: Say it failed
+          ansible.builtin.debug: {{msg: "BACKUP FAILED {{{{ ansible_failed_result.msg }}}}"}}
+    - name: Restore
+      block:
+        - name: Restore
+          ansible.builtin.include_role: {{name: backup, tasks_from: restore}}
+          vars: {{backup_restore_file: "{sealed}", backup_confirm_data_loss: {DB}}}
+      rescue:
+        - name: Say it failed
+          ansible.builtin.debug: {{msg: "RESTORE FAILED {{{{ ansible_failed_result.msg }}}}"}}
+""")
+    said_ = " ".join(run("ansible-playbook", str(play)).stdout.split())
+    for what in ("BACKUP FAILED", "RESTORE FAILED"):
+        part = said_.split(what, 1)[1][:1500]
+        assert f'does not match host name "{address}"' in part, part
+        assert "fix: connect by the name on the certificate (ai_cs_postgres_host)" in part, part
+    assert (in_host("ai-cs-db", "ls", backups), messages(), sql("SELECT version FROM schema_migrations")) == before
+
+
+def test_a_run_whose_lease_was_taken_over_migrates_nothing(tmp_path):
+    """issue 36 item 3: database.yml renewed the lease, then ran hooks, the dump and the migration with no renewal
+    between; a step longer than the lease let another run take the lock while the first went on to migrate. The lease
+    is a fencing token: pg_migrate checks, in the migration's own transaction, that this run still holds it."""
+    playbook("rollback", version="v1.0.0", migrate_down=True, confirm_data_loss=DB)  # schema 1: v1.1.0's is pending
+    assert sql("SELECT version FROM schema_migrations") == "1"
+    hook = tmp_path / "outlast.yml"
+    hook.write_text("""
+- name: outlast | Outlast this run's lease (10 s)
+  ansible.builtin.pause:
+    seconds: 13
+- name: outlast | Another run takes the expired lock over
+  community.postgresql.postgresql_query:
+    login_host: "{{ ai_cs_postgres_host }}"
+    login_port: "{{ ai_cs_postgres_port }}"
+    login_user: "{{ ai_cs_postgres_user }}"
+    login_password: "{{ ai_cs_postgres_password }}"
+    login_db: "{{ ai_cs_postgres_db }}"
+    ssl_mode: "{{ ai_cs_postgres_sslmode }}"
+    ca_cert: "{{ ai_cs_postgres_ca_file }}"
+    query: >-
+      UPDATE ai_cs_ops.deploy_lock SET run_id = 'taker-run', renewed_at = now(),
+      expires_at = now() + interval '900 s' WHERE expires_at < now()
+""")
+    try:
+        settings = {"ai_cs_hooks": {"before_migrate": [str(hook)]}, "deploy_lock_lease_seconds": 10}
+        proc = playbook("deploy", "-e", json.dumps(settings), check=False, version="v1.1.0")
+        assert proc.returncode != 0
+        assert "no longer holds the deploy lock" in said(proc) and "Nothing was migrated" in said(proc)
+        assert sql("SELECT version FROM schema_migrations") == "1", "the run that lost its lease migrated"
+        assert [current(h) for h in APP_HOSTS] == ["releases/v1.0.0"] * 2
+        assert lock_holder() == "taker-run", "the taker's lock stays; the stopped run released only its own"
+    finally:
+        sql("DELETE FROM ai_cs_ops.deploy_lock WHERE run_id = 'taker-run'")
+    playbook("deploy", version="v1.1.0")

@@ -101,20 +101,25 @@ def test_bad_requests_are_refused_with_nothing_changed(variables, expected):
     assert not exists(APP_HOSTS[0], "/tmp/pwned")
 
 
-@pytest.mark.parametrize(("setting", "value"), [("verify_timeout", "abc"), ("loadbalancer_drain_timeout", "soon")])
-def test_a_bad_setting_of_a_later_step_is_refused_before_any_host_is_drained(setting, value):
-    """The switch's steps (drain, swap, restart, verify, record) are checked in prepare, with nothing changed yet.
+@pytest.mark.parametrize(
+    ("setting", "value", "problem"),
+    [("verify_timeout", "abc", "verify_timeout must be a whole number from 1 to 3600"),
+     ("verify_timeout", "-5", "verify_timeout must be a whole number from 1 to 3600"),
+     ("loadbalancer_drain_timeout", "soon", "loadbalancer_drain_timeout must be a whole number from 1 to 3600")],
+)  # fmt: skip
+def test_a_bad_setting_of_a_later_step_is_refused_before_any_host_is_contacted(setting, value, problem):
+    """The switch's settings are checked with the request, on the controller, with nothing changed yet.
 
     Checked where the step ran instead, a bad verify setting failed on the first host after it was drained, switched
-    and restarted, then failed its go-back's verification too, leaving it out of rotation.
+    and restarted, then failed its go-back's verification too, leaving it out of rotation; -e verify_timeout=-5 was
+    accepted and the deploy changed the hosts (issue 36 item 15).
     """
     before = state()
     runs = [in_host(h, "systemctl", "show", "-P", "InvocationID", "ai-customer-service") for h in APP_HOSTS]
     proc = rollback(check=False, version="v1.0.0", **{setting: value})
     assert proc.returncode != 0, said(proc)
-    assert "at 'prepare | Check the inputs of every role step a switch runs" in said(proc)
-    assert f"argument '{setting}' is of type str and we were unable to convert to int" in said(proc)
-    assert "The database and the service are as they were." in said(proc)
+    assert f"rollback refused: {problem}" in said(proc) and f'got "{value}"' in said(proc)
+    assert "Nothing was changed" in said(proc)
     assert state() == before
     assert [in_host(h, "systemctl", "show", "-P", "InvocationID", "ai-customer-service") for h in APP_HOSTS] == runs
 
@@ -308,7 +313,14 @@ def test_contract_migration_is_refused_then_migrated_down():
     assert "-e migrate_down=true" in refused.stdout and "-e restore_backup=auto" in refused.stdout
     assert {k: v for k, v in state().items() if k != "history"} == {k: v for k, v in before.items() if k != "history"}
 
-    proc = rollback(version="v1.1.0", migrate_down=True)
+    # issue 36 item 8: the down files drop data, so they ask for the restore's typed confirmation, naming what is lost
+    unconfirmed = rollback(check=False, version="v1.1.0", migrate_down=True)
+    assert unconfirmed.returncode != 0
+    assert "runs 0003_fixture_contract.down.sql, which drop table cs_fixture_contract (" in said(unconfirmed)
+    assert f"-e confirm_data_loss={DB}" in said(unconfirmed) and "Nothing was changed" in said(unconfirmed)
+    assert {k: v for k, v in state().items() if k != "history"} == {k: v for k, v in before.items() if k != "history"}
+
+    proc = rollback(version="v1.1.0", migrate_down=True, confirm_data_loss=DB)
     assert "migrated down: 0003_fixture_contract.down.sql (schema 3 -> 2)" in proc.stdout
     assert sql("SELECT version, dirty FROM schema_migrations") == "2|f"
     assert sql("SELECT to_regclass('cs_fixture_contract') IS NULL") == "t"
