@@ -465,7 +465,9 @@ def switch(paths: Paths, check: Check, sw: Switch, explain: Any = None) -> dict[
         errors = service_errors(paths.service, started)
         cause = str(failed).rstrip(".")
         cause += f". Service log: {' / '.join(errors[-3:])}" if errors else ""
-        cause += explain(" / ".join(errors) + " " + str(failed)) if explain else ""
+        # the service's own words when it said any (an HTTP "Connection refused" of a service that crashed is not
+        # the database's), else what the step saw
+        cause += explain(" / ".join(errors) if errors else str(failed)) if explain else ""
         return {
             **back(paths, check, sw, failure=failed, cause=cause, done=done),
             "seconds": round(time.time() - started, 1),
