@@ -8,13 +8,14 @@ test_rollback.)"""
 from __future__ import annotations
 
 import contextlib
-import socket
+import subprocess
 import threading
 import time
 
 import pytest
 from labutil import (
     APP_HOSTS,
+    DB_PSQL,
     current,
     failures,
     history,
@@ -24,6 +25,7 @@ from labutil import (
     print_times,
     under_load,
     wait_for,
+    webhook,
 )
 
 pytestmark = pytest.mark.lab
@@ -58,39 +60,39 @@ def sessions() -> dict[str, int]:
 
 
 @contextlib.contextmanager
-def slow_uploads(count: int):
-    """count webhook calls through haproxy whose bodies arrive a byte a second: each holds a session on the server
-    haproxy gave it (round robin, so both servers) for as long as the block runs. Yields a function that opens one
-    more."""
+def stalled_requests(count: int):
+    """count signed webhooks through haproxy kept in flight on the servers it gave them (round robin, so both) for as
+    long as the block runs: the table their first write goes to is locked against writes (EXCLUSIVE: reads, such as a
+    starting service's check of its tables, go on), so each waits there until the service's statement timeout (5 s)
+    answers it 503, and is sent again. (Bodies that arrive a byte a second no longer reach a server: haproxy reads a
+    whole request before it picks one.) Yields a function that adds one more."""
+    lock = subprocess.Popen(["podman", "exec", "-i", "ai-cs-db", *DB_PSQL], stdin=subprocess.PIPE, text=True)
+    lock.stdin.write("BEGIN; LOCK TABLE cs_message_dedup IN EXCLUSIVE MODE;\n")
+    lock.stdin.flush()
     stop = threading.Event()
-    socks = []
+    threads = []
+
+    def keep_one() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError):  # 503 when the statement timeout answers it: send it again
+                webhook(f"stalled-{time.time_ns()}", url="http://127.0.0.1:18081")
 
     def more() -> None:
-        sock = socket.create_connection(("127.0.0.1", 18081), timeout=5)
-        sock.sendall(
-            b"POST /api/v1/customer-service/webhook HTTP/1.1\r\nHost: lab\r\nContent-Type: application/json\r\n"
-            b"Content-Length: 1000\r\n\r\n{"
-        )
-        socks.append(sock)
+        thread = threading.Thread(target=keep_one, daemon=True)
+        thread.start()
+        threads.append(thread)
 
     for _ in range(count):
         more()
-
-    def dribble() -> None:
-        while not stop.wait(1):
-            for sock in list(socks):
-                with contextlib.suppress(OSError):
-                    sock.sendall(b" ")
-
-    thread = threading.Thread(target=dribble, daemon=True)
-    thread.start()
     try:
         yield more
     finally:
         stop.set()
-        thread.join()
-        for sock in socks:
-            sock.close()
+        lock.stdin.write("ROLLBACK;\n")
+        lock.stdin.close()
+        lock.wait(30)
+        for thread in threads:
+            thread.join(15)
 
 
 def test_a_host_that_cannot_be_drained_is_not_switched_and_stays_in_rotation():
@@ -98,7 +100,7 @@ def test_a_host_that_cannot_be_drained_is_not_switched_and_stays_in_rotation():
     the host back in rotation (it still serves what it served) and releases the lock."""
     before = {host: current(host) for host in APP_HOSTS}
     wait_for("both servers UP and in rotation", lambda: servers() == dict.fromkeys(APP_HOSTS, "op=2 admin=0"), 60)
-    with slow_uploads(6) as more:
+    with stalled_requests(10) as more:
         # the first batch's host must hold one: round robin gives each server some, but once (under make test's
         # load) all six went to ai-cs-app2, so up to 14 more are opened, one a second, until ai-cs-app1 holds one
         for _ in range(14):
@@ -107,8 +109,10 @@ def test_a_host_that_cannot_be_drained_is_not_switched_and_stays_in_rotation():
             more()
             time.sleep(1)
         state = runtime_api("show servers state ai_cs_app")
-        assert sessions().get("ai-cs-app1", 0) > 0, f"no slow upload reached ai-cs-app1: {sessions()}\n{state}"
-        proc = playbook("rollback", "-e", "loadbalancer_drain_timeout=3", check=False, version="v1.0.0")
+        assert sessions().get("ai-cs-app1", 0) > 0, f"no stalled request reached ai-cs-app1: {sessions()}\n{state}"
+        # each stalled request lasts at most 5 s: with 1 s to drain, some on ai-cs-app1 outlast it (about five are
+        # there, each with 0-5 s to go: all under 1 s has odds of about 1 in 3,000)
+        proc = playbook("rollback", "-e", "loadbalancer_drain_timeout=1", check=False, version="v1.0.0")
     text = " ".join(proc.stdout.split())
     assert proc.returncode != 0
     assert "ai-cs-app1 could not be drained on ai-cs-lb" in text, text[-3000:]
