@@ -279,8 +279,9 @@ def flag_problems(settings: dict[str, Any]) -> list[str]:
     ]
 
 
-def hooks_problems(hooks: Any, exists: Any) -> list[str]:
-    """ai_cs_hooks maps known points to lists of task files that exist on the controller (exists(path) says)."""
+def hooks_problems(hooks: Any, inspect: Any) -> list[str]:
+    """ai_cs_hooks maps known points to lists of task files; inspect(name) says what is wrong with one file ('' for
+    nothing): hook_problem, on the controller."""
     good = (
         isinstance(hooks, dict)
         and not set(hooks) - set(HOOK_POINTS)
@@ -291,13 +292,34 @@ def hooks_problems(hooks: Any, exists: Any) -> list[str]:
             f"ai_cs_hooks (pipeline_hooks) must map points ({', '.join(HOOK_POINTS)}) to lists of task files; "
             f"got {_shown(hooks, 120)}"
         ]
-    missing = [f for files in hooks.values() for f in files if not exists(f)]
-    if missing:
-        return [
-            "a hook's task file is not on this controller (ai_cs_hooks names files relative to the checkout, or "
-            f"absolute): {', '.join(missing)}"
-        ]
-    return []
+    return [problem for files in hooks.values() for name in files if (problem := inspect(name))]
+
+
+# What a hook's tasks may not do: end the host or the play (the pipeline's rescue, which releases the lock and lifts
+# the silences, would never run), or bring in task files the checks below did not read.
+_HOOK_ENDS = ("end_host", "end_play", "end_batch", "end_role")
+_HOOK_INCLUDES = ("include_tasks", "import_tasks", "include_role", "import_role", "include", "import_playbook")
+
+
+def _short(action: str) -> str:
+    return action.rsplit(".", 1)[-1]
+
+
+def hook_tasks_problem(tasks: Any) -> str:
+    """'' when a hook's parsed task list neither ends the host nor includes other files, else what it does."""
+    stack = list(tasks) if isinstance(tasks, list) else [tasks]
+    while stack:
+        task = stack.pop()
+        if not isinstance(task, dict):
+            return "is not a list of tasks"
+        for key in ("block", "rescue", "always"):
+            stack += task.get(key) or []
+        for action, value in task.items():
+            if _short(action) == "meta" and str(value).strip() in _HOOK_ENDS:
+                return f"ends the host or the play (meta: {str(value).strip()}), which would skip its run's rescue"
+            if _short(action) in _HOOK_INCLUDES:
+                return f"brings in other task files ({action}), which these checks cannot read"
+    return ""
 
 
 def notify_problem(receivers: Any) -> str:
@@ -327,7 +349,7 @@ def check_request(
     settings: dict[str, Any],
     app_hosts: list[str],
     run_hosts: list[str],
-    hook_exists: Any = None,
+    hook_inspect: Any = None,
 ) -> Request:
     """The request checked whole, before any host is contacted: a Request, or RefusedError listing every problem.
 
@@ -375,7 +397,7 @@ def check_request(
     problems += [p for p in [swap_problem(settings.get("pipeline_swap", "binary"))] if p]
     problems += [p for p in [alertmanager_problem(settings.get("pipeline_alertmanager_url", ""))] if p]
     problems += bounds_problems(settings)
-    problems += hooks_problems(settings.get("pipeline_hooks", {}), hook_exists or (lambda _path: True))
+    problems += hooks_problems(settings.get("pipeline_hooks", {}), hook_inspect or (lambda _name: ""))
     problems += [p for p in [notify_problem(settings.get("pipeline_notify", []))] if p]
     if problems:
         raise RefusedError(operation, problems)

@@ -12,6 +12,7 @@ import time
 import pytest
 from labutil import (
     APP_HOSTS,
+    ROOT,
     current,
     exists,
     failures,
@@ -46,6 +47,15 @@ POINTS = [
 ]
 
 
+HOOKS = ROOT / "inventories/lab/hooks"  # the lab inventory's hooks directory
+
+
+@pytest.fixture(autouse=True)
+def no_hooks_left(tmp_path):
+    yield
+    (HOOKS / f"record-{tmp_path.name}.yml").unlink(missing_ok=True)
+
+
 @pytest.fixture
 def receiver():
     r = Receiver()
@@ -55,8 +65,10 @@ def receiver():
 
 def hooked(tmp_path, receiver, fail_at: str = "") -> list[str]:
     """-e for a run with a recording hook at every point (failing at fail_at), a signed receiver, and one that is
-    down. The hook appends "<point> <host> <version> <run id>" to tmp_path/hooks.log on the controller."""
-    hook = tmp_path / "record.yml"
+    down. The hook appends "<point> <host> <version> <run id>" to tmp_path/hooks.log on the controller. Hooks come
+    from the inventory's hooks directory only: the hook is written there, named after this test's directory."""
+    HOOKS.mkdir(mode=0o755, exist_ok=True)
+    hook = HOOKS / f"record-{tmp_path.name}.yml"
     hook.write_text(f"""
 - name: record | Note the point
   ansible.builtin.lineinfile:
@@ -75,7 +87,7 @@ def hooked(tmp_path, receiver, fail_at: str = "") -> list[str]:
         {"url": f"{receiver.url}/ops", "secret": NOTIFY_SECRET},
         {"url": f"http://127.0.0.1:{closed_port()}/down", "format": "slack"},
     ]
-    return ["-e", json.dumps({"ai_cs_hooks": {p: [str(hook)] for p in POINTS}, "ai_cs_notify": notify})]
+    return ["-e", json.dumps({"ai_cs_hooks": {p: [f"hooks/{hook.name}"] for p in POINTS}, "ai_cs_notify": notify})]
 
 
 def hook_log(tmp_path) -> list[list[str]]:

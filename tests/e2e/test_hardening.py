@@ -412,7 +412,9 @@ def test_a_run_whose_lease_was_taken_over_migrates_nothing(tmp_path):
     is a fencing token: pg_migrate checks, in the migration's own transaction, that this run still holds it."""
     playbook("rollback", version="v1.0.0", migrate_down=True, confirm_data_loss=DB)  # schema 1: v1.1.0's is pending
     assert sql("SELECT version FROM schema_migrations") == "1"
-    hook = tmp_path / "outlast.yml"
+    hooks = ROOT / "inventories/lab/hooks"  # hooks come from the inventory's hooks directory only
+    hooks.mkdir(mode=0o755, exist_ok=True)
+    hook = hooks / f"record-outlast-{tmp_path.name}.yml"
     hook.write_text("""
 - name: outlast | Outlast this run's lease (10 s)
   ansible.builtin.pause:
@@ -431,7 +433,7 @@ def test_a_run_whose_lease_was_taken_over_migrates_nothing(tmp_path):
       expires_at = now() + interval '900 s' WHERE expires_at < now()
 """)
     try:
-        settings = {"ai_cs_hooks": {"before_migrate": [str(hook)]}, "deploy_lock_lease_seconds": 10}
+        settings = {"ai_cs_hooks": {"before_migrate": [f"hooks/{hook.name}"]}, "deploy_lock_lease_seconds": 10}
         proc = playbook("deploy", "-e", json.dumps(settings), check=False, version="v1.1.0")
         assert proc.returncode != 0
         assert "no longer holds the deploy lock" in said(proc) and "Nothing was migrated" in said(proc)
@@ -440,4 +442,5 @@ def test_a_run_whose_lease_was_taken_over_migrates_nothing(tmp_path):
         assert lock_holder() == "taker-run", "the taker's lock stays; the stopped run released only its own"
     finally:
         sql("DELETE FROM ai_cs_ops.deploy_lock WHERE run_id = 'taker-run'")
+        hook.unlink(missing_ok=True)
     playbook("deploy", version="v1.1.0")

@@ -180,6 +180,16 @@ def test_the_request_step_refuses_malformed_hooks_and_receivers_before_any_host(
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(json.dumps({"all": {"children": {"app": {"hosts": app}}}}))
 
+    (tmp_path / "hooks").mkdir(mode=0o755)
+    elsewhere = tmp_path / "elsewhere.yml"
+    elsewhere.write_text("- name: x\n  ansible.builtin.debug: {msg: x}\n")
+    (tmp_path / "hooks/shared.yml").write_text(elsewhere.read_text())
+    (tmp_path / "hooks/shared.yml").chmod(0o664)
+    (tmp_path / "hooks/ends.yml").write_text(
+        "- name: x\n  block:\n    - name: y\n      ansible.builtin.meta: end_host\n"
+    )
+    (tmp_path / "hooks/includes.yml").write_text("- name: x\n  ansible.builtin.include_tasks: /etc/more.yml\n")
+
     def request(extra: dict) -> tuple[int, str]:
         rc, out, err = run_playbook(ROOT / "playbooks/deploy.yml", inventory, {"version": "v1.1.0", **extra})
         return rc, " ".join((out + err).split())
@@ -188,6 +198,12 @@ def test_the_request_step_refuses_malformed_hooks_and_receivers_before_any_host(
         ({"ai_cs_hooks": {"before_lunch": ["hooks/x.yml"]}}, "ai_cs_hooks (pipeline_hooks) must map points"),
         ({"ai_cs_hooks": {"before_stage": "hooks/x.yml"}}, "ai_cs_hooks (pipeline_hooks) must map points"),
         ({"ai_cs_hooks": {"before_stage": ["hooks/missing.yml"]}}, "hooks/missing.yml"),
+        # issue 36 item 13: hooks run as root with every secret in scope, and could end the host past the rescue
+        ({"ai_cs_hooks": {"before_stage": [str(elsewhere)]}}, "is not in the inventory's hooks directory"),
+        ({"ai_cs_hooks": {"before_stage": ["hooks/../elsewhere.yml"]}}, "is not in the inventory's hooks directory"),
+        ({"ai_cs_hooks": {"before_stage": ["hooks/shared.yml"]}}, "writable by no one else (fix: chown"),
+        ({"ai_cs_hooks": {"on_failure": ["hooks/ends.yml"]}}, "ends the host or the play (meta: end_host)"),
+        ({"ai_cs_hooks": {"after_switch": ["hooks/includes.yml"]}}, "brings in other task files"),
         ({"ai_cs_notify": [{"url": f"ftp://x/{TOKEN}"}]}, "ai_cs_notify (pipeline_notify) must be a list"),
         ({"ai_cs_notify": [{"url": "http://x/", "format": "teams"}]}, "ai_cs_notify (pipeline_notify) must be"),
         ({"ai_cs_notify": [{"url": "http://x/", "events": ["lunch"]}]}, "ai_cs_notify (pipeline_notify) must be"),

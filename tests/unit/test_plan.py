@@ -13,6 +13,7 @@ from ansible.module_utils.ai_cs_plan import (
     check_request,
     choose_targets,
     fleet_problem,
+    hook_tasks_problem,
     hooks_problems,
     notify_problem,
     rollback_options_problems,
@@ -188,16 +189,31 @@ def test_an_unknown_deploy_mode_is_refused_naming_it():
 
 
 def test_hooks_map_known_points_to_lists_of_files():
-    assert hooks_problems({"before_switch": ["a.yml"]}, lambda _p: True) == []
-    assert hooks_problems({"whenever": ["a.yml"]}, lambda _p: True)[0].startswith("ai_cs_hooks (pipeline_hooks) must")
-    assert hooks_problems({"before_switch": "a.yml"}, lambda _p: True)[0].startswith("ai_cs_hooks (pipeline_hooks)")
+    assert hooks_problems({"before_switch": ["hooks/a.yml"]}, lambda _name: "") == []
+    for bad in ({"whenever": ["a.yml"]}, {"before_switch": "a.yml"}, ["a.yml"]):
+        assert hooks_problems(bad, lambda _name: "")[0].startswith("ai_cs_hooks (pipeline_hooks) must map points")
 
 
-def test_a_hook_file_must_exist_on_the_controller():
-    assert (
-        "a hook's task file is not on this controller"
-        in hooks_problems({"on_failure": ["gone.yml"]}, lambda _p: False)[0]
-    )
+def test_every_hook_files_problem_is_listed():
+    problems = hooks_problems({"before_switch": ["hooks/a.yml", "hooks/b.yml"]}, lambda name: f"{name} is bad")
+    assert problems == ["hooks/a.yml is bad", "hooks/b.yml is bad"]
+
+
+@pytest.mark.parametrize("end", ["end_host", "end_play", "end_batch"])
+def test_a_hook_that_ends_the_host_is_refused(end):
+    """issue 36 item 13: a hook's meta: end_host skipped the rescue that releases the lock and the silences."""
+    tasks = [{"name": "x", "block": [{"name": "y", "ansible.builtin.meta": end}]}]
+    assert hook_tasks_problem(tasks).startswith(f"ends the host or the play (meta: {end})")
+
+
+@pytest.mark.parametrize("include", ["ansible.builtin.include_tasks", "import_tasks", "include_role"])
+def test_a_hook_that_includes_other_files_is_refused(include):
+    assert hook_tasks_problem([{"name": "x", include: "more.yml"}]).startswith("brings in other task files")
+
+
+def test_a_hook_of_plain_tasks_is_taken():
+    tasks = [{"name": "a", "ansible.builtin.fail": {"msg": "closed"}, "when": "x"}, {"ansible.builtin.meta": "noop"}]
+    assert hook_tasks_problem(tasks) == ""
 
 
 def test_receivers_are_urls_with_known_formats_and_events_and_are_never_shown():
