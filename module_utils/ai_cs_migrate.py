@@ -392,9 +392,9 @@ class Runner:
         there and unexpired, and its row stays locked (FOR UPDATE) until the transaction ends, so no other run takes
         the lock over while the migration runs. A run whose lease expired (a step outlasted it) and was taken over
         migrates nothing."""
-        if not self.fence:
+        if self.fence is None:
             return
-        table, run_id = self.fence
+        table, run_id = self.fence[0], self.fence[1]
         if not re.fullmatch(r"[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*", table):
             raise MigrationError(f"fence_table {table!r} is not schema.table")
         cur.execute("SAVEPOINT fence")
