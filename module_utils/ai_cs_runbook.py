@@ -49,8 +49,8 @@ ROWS: tuple[Row, ...] = (
         "AI_CS_POSTGRES_DSN is required ERROR",
         r"AI_CS_POSTGRES_DSN is required",
         "production without a database DSN",
-        "set ai_cs_postgres_host, _db, _user and the vault password "
-        "(postgres://user:pass@host:5434/db?sslmode=disable), then deploy again",
+        "set ai_cs_postgres_host, _db, _user and the vault password (the DSN the deploy renders is "
+        "postgres://user:pass@host:5434/db?sslmode=verify-full), then deploy again",
     ),
     Row(
         "port-in-use",
@@ -86,7 +86,8 @@ ROWS: tuple[Row, ...] = (
         'pq: database "ai_customer_service" does not exist',
         r'pq: database "[^"]+" does not exist',
         "the service's database does not exist",
-        "create it owned by the service's role (ansible-playbook playbooks/lab.yml, role postgresql)",
+        "create it owned by the service's role (role postgresql does; or as PostgreSQL's superuser: CREATE DATABASE "
+        "<db> OWNER <role>), then deploy again",
         seed=False,
     ),
     Row(

@@ -6,6 +6,9 @@ connect with it) and the webhook answers really print.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from ansible.module_utils.ai_cs_runbook import MIGRATION, ROWS, STARTUP, WEBHOOK, explain, match, row
 
@@ -99,3 +102,16 @@ def test_explain_prefers_the_runbook_and_falls_back():
 def test_unknown_row_id_is_named():
     with pytest.raises(KeyError, match="no runbook row 'nope'"):
         row("nope")
+
+
+def test_every_playbook_a_fix_names_exists_and_no_fix_lowers_tls_or_names_the_lab():
+    """A fix text is an operator's next command: it must exist, and must not undo what the project enforces (every
+    connection verifies the database's certificate) or send a production operator to the lab's playbook."""
+    root = Path(__file__).resolve().parents[2]
+    texts = [f"{r.cause} {r.fix}" for r in ROWS]
+    texts += [(root / p).read_text() for p in ("roles/monitoring/templates/ai-customer-service.rules.yml.j2",
+                                               "monitoring/self-healing.yml")]  # fmt: skip
+    named = {m for text in texts for m in re.findall(r"playbooks/[a-z_-]+\.yml", text)}
+    assert named, "the fixes name playbooks"
+    assert not [p for p in named if not (root / p).is_file()], named
+    assert not [t for t in texts if "sslmode=disable" in t or "playbooks/lab.yml" in t]
