@@ -444,3 +444,13 @@ def test_a_run_whose_lease_was_taken_over_migrates_nothing(tmp_path):
         sql("DELETE FROM ai_cs_ops.deploy_lock WHERE run_id = 'taker-run'")
         hook.unlink(missing_ok=True)
     playbook("deploy", version="v1.1.0")
+
+
+def test_a_backup_on_demand_is_sealed_and_named_for_what_serves():
+    """The fix the backup-stale alert gives: playbooks/backup.yml (it named a playbook that did not exist)."""
+    backups = "/var/backups/ai-customer-service"
+    assert "would dump ai_customer_service on ai-cs-db" in said(playbook("backup", "--check"))
+    taken = re.search(r"backup: ai-cs-db:(\S+\.pgc)", said(playbook("backup")))
+    assert taken and f"/{DB}-v1.1.0-to-on-demand-" in taken[1], "named for what serves"
+    checked = in_host("ai-cs-db", "bash", "-c", f"cd {backups} && sha256sum -c {taken[1]}.sha256")
+    assert checked.strip().endswith(": OK")
