@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ _UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
 if _UTILS not in ansible.module_utils.__path__:  # the project's module_utils, importable on the controller too
     ansible.module_utils.__path__.append(_UTILS)
 
-from ansible.module_utils.ai_cs_runstate import ENV, RunState  # noqa: E402
+from ansible.module_utils.ai_cs_runstate import RunState  # noqa: E402
 
 
 class ActionModule(ActionBase):
@@ -28,7 +27,7 @@ class ActionModule(ActionBase):
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
-        path = os.environ.get(ENV, "")
-        if path and os.path.isdir(path) and RunState(path).has("run"):
-            args["fence_run_id"] = RunState(path).read("run")["run_id"]
+        state = RunState.find()
+        if state and state.has("run"):
+            args["fence_run_id"] = state.read("run")["run_id"]
         return {**result, **self._execute_module("ai_cs_backup", module_args=args, task_vars=task_vars)}

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ _UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
 if _UTILS not in ansible.module_utils.__path__:  # the project's module_utils, importable on the controller too
     ansible.module_utils.__path__.append(_UTILS)
 
-from ansible.module_utils.ai_cs_runstate import ENV, RunState  # noqa: E402
+from ansible.module_utils.ai_cs_runstate import RunState  # noqa: E402
 
 PLANNED = ("version", "from_version", "from_mode")
 
@@ -35,7 +34,7 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         host = (task_vars or {}).get("inventory_hostname", "")
         action = args.get("action", "switch")
-        state = RunState(os.environ[ENV]) if os.environ.get(ENV, "") and os.path.isdir(os.environ[ENV]) else None
+        state = RunState.find()
         if action in ("switch", "back") and state is not None and state.has("plan"):
             planned = state.read("plan")["hosts"].get(host)
             if planned is None:

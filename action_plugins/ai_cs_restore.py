@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ _UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
 if _UTILS not in ansible.module_utils.__path__:  # the project's module_utils, importable on the controller too
     ansible.module_utils.__path__.append(_UTILS)
 
-from ansible.module_utils.ai_cs_runstate import ENV, RunState  # noqa: E402
+from ansible.module_utils.ai_cs_runstate import RunState  # noqa: E402
 
 
 class ActionModule(ActionBase):
@@ -30,8 +29,7 @@ class ActionModule(ActionBase):
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
-        path = os.environ.get(ENV, "")
-        state = RunState(path) if path and os.path.isdir(path) else None
+        state = RunState.find()
         if state is not None and state.has("request"):
             request = state.read("request")
             asked = request.get("restore_backup") or ""

@@ -20,7 +20,9 @@ description:
   - At the start of a playbook this makes the directory inside ansible's own temporary directory of this run (which
     ansible removes when the run ends) and names it in the environment variable AI_CS_RUN_DIR, which every worker
     inherits. A value the operator set is replaced.
-  - Loaded without being listed in callbacks_enabled, wherever the project's callback_plugins are configured.
+  - Loaded without being listed in callbacks_enabled, wherever the project's callback_plugins are configured. Where
+    they are not (ansible-runner, so ansible-navigator and AWX, set ANSIBLE_CALLBACK_PLUGINS to their own), the
+    steps use the controller process' own directory instead (module_utils/ai_cs_runstate.py).
 """
 
 
