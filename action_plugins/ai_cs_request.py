@@ -34,6 +34,8 @@ SETTINGS = (
     "pipeline_drain_whole_fleet",
     "pipeline_swap",
     "pipeline_alertmanager_url",
+    "pipeline_alertmanager_user",
+    "pipeline_alertmanager_password",
     "pipeline_hooks",
     "pipeline_notify",
 )

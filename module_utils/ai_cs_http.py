@@ -47,7 +47,12 @@ def exchange(
     headers: dict[str, str] | None = None,
     timeout: float = 5.0,
     validate_certs: bool = True,
+    ca_path: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
 ) -> Answer:
+    """One request; with a username, HTTP basic auth is sent with it (not after a 401); ca_path: the CA file the
+    server's certificate is checked against (else the system's)."""
     started = time.monotonic()
     try:
         resp = open_url(
@@ -58,6 +63,10 @@ def exchange(
             timeout=timeout,
             validate_certs=validate_certs,
             follow_redirects="none",
+            ca_path=ca_path,
+            url_username=username,
+            url_password=password,
+            force_basic_auth=username is not None,
         )
         raw, status, headers = resp.read(), resp.getcode(), resp.headers
     except HTTPError as err:

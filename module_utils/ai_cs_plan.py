@@ -252,13 +252,26 @@ def bounds_problems(settings: dict[str, Any]) -> list[str]:
     return [p for b in BOUNDS if b.name in settings and (p := b.problem(settings[b.name]))]
 
 
-def alertmanager_problem(url: Any) -> str:
-    if _ALERTMANAGER_URL.fullmatch(str(url)):
-        return ""
-    return (
-        "pipeline_alertmanager_url (ai_cs_alertmanager_url) must be an http(s) URL of Alertmanager, without query or "
-        f"credentials, or empty for no silences; got {_shown(url, 80)}"
-    )
+def alertmanager_problem(url: Any, user: Any = "", password_set: bool = False) -> str:
+    """Alertmanager's URL is http(s) without query or credentials (they would be printed with it); an account is
+    sent over https only, and has a password."""
+    if not _ALERTMANAGER_URL.fullmatch(str(url)):
+        return (
+            "pipeline_alertmanager_url (ai_cs_alertmanager_url) must be an http(s) URL of Alertmanager, without query "
+            f"or credentials (ai_cs_alertmanager_user and _password carry those), or empty for no silences; got "
+            f"{_shown(url, 80)}"
+        )
+    if user and str(url).startswith("http://"):
+        return (
+            f"pipeline_alertmanager_url is {_shown(url, 80)}: the pipeline's account would be sent unencrypted. Fix: "
+            "serve Alertmanager over https (role monitoring does) and give its https URL"
+        )
+    if user and not password_set:
+        return (
+            f"pipeline_alertmanager_user is {_shown(user, 40)} but pipeline_alertmanager_password "
+            "(ai_cs_alertmanager_password) is empty. Fix: put the account's password in the vault"
+        )
+    return ""
 
 
 def swap_problem(mode: Any) -> str:
@@ -395,7 +408,17 @@ def check_request(
     problems += canary_problems(settings)
     problems += flag_problems(settings)
     problems += [p for p in [swap_problem(settings.get("pipeline_swap", "binary"))] if p]
-    problems += [p for p in [alertmanager_problem(settings.get("pipeline_alertmanager_url", ""))] if p]
+    problems += [
+        p
+        for p in [
+            alertmanager_problem(
+                settings.get("pipeline_alertmanager_url", ""),
+                settings.get("pipeline_alertmanager_user", ""),
+                bool(settings.get("pipeline_alertmanager_password")),
+            )
+        ]
+        if p
+    ]
     problems += bounds_problems(settings)
     problems += hooks_problems(settings.get("pipeline_hooks", {}), hook_inspect or (lambda _name: ""))
     problems += [p for p in [notify_problem(settings.get("pipeline_notify", []))] if p]

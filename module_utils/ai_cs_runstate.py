@@ -51,7 +51,7 @@ def controller_dir(create: bool) -> str:
         raise NoRunStateError(f"{base} is not this user's own directory (mode 0700); remove it and run again")
     if not os.path.isdir(path):
         for other in os.listdir(base):  # runs that ended: their controller is gone, or the pid is another's now
-            pid, _, started = other.partition("-")
+            pid, _dash, started = other.partition("-")
             if pid.isdigit() and other != os.path.basename(path) and _started(int(pid)) != started:
                 shutil.rmtree(os.path.join(base, other), ignore_errors=True)
         os.makedirs(path, mode=0o700, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
 import fcntl
@@ -9,9 +10,11 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import quote, quote_plus
@@ -72,6 +75,38 @@ SECRETS = ROOT / "inventories/lab/.secrets"
 
 def secret(name: str) -> str:
     return (SECRETS / name).read_text().strip()
+
+
+# The monitoring host's endpoints as this machine reaches them, and the account each answers: Prometheus and
+# Alertmanager over TLS (the lab CA) as the pipeline's account, the recording pager as its own.
+PROMETHEUS = "https://127.0.0.1:19090"
+ALERTMANAGER = "https://127.0.0.1:19093"
+PAGER = "http://127.0.0.1:19095"
+LAB_CA = ROOT / "build/lab-ca/ca.crt"
+ACCOUNTS = {PROMETHEUS: ("ai-cs-pipeline", "alertmanager_password"), PAGER: ("ai-cs-pager", "pager_password")}
+ACCOUNTS[ALERTMANAGER] = ACCOUNTS[PROMETHEUS]
+
+
+def monitoring(url: str, body: object = None, method: str | None = None, auth: bool = True) -> tuple[int, object]:
+    """One call to Prometheus, Alertmanager or the pager (by url's base): (status, JSON or text answer), with the
+    base's account unless auth is false; TLS checked against the lab CA."""
+    base = next(b for b in ACCOUNTS if url.startswith(b))
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if auth:
+        user, secret_file = ACCOUNTS[base]
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{secret(secret_file)}".encode()).decode()
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data, headers, method=method)
+    context = ssl.create_default_context(cafile=str(LAB_CA)) if url.startswith("https") else None
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as answer:
+            status, raw = answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
 
 
 def encoded_forms(value: str) -> set[str]:

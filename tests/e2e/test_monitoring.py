@@ -1,6 +1,7 @@
 """Monitoring, alerting and self-healing on the lab, faults injected for real and timed from the fault: the
 notification is the one the lab's recording pager got from Alertmanager (GET :19095/notifications), the heal is
-the service answering again under a new process.
+the service answering again under a new process. Prometheus, Alertmanager and the pager answer their accounts only
+(Prometheus and Alertmanager over TLS): anyone else cannot silence paging.
 
 Runs on whatever release serves (deploys v1.1.0 first when none does); leaves v1.1.0 serving.
 """
@@ -18,13 +19,33 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from labutil import APP_HOSTS, current, history, in_host, playbook, print_times, run, secret, wait_for
+from labutil import (
+    ALERTMANAGER as AM,
+)
+from labutil import (
+    APP_HOSTS,
+    current,
+    history,
+    in_host,
+    monitoring,
+    playbook,
+    print_times,
+    run,
+    secret,
+    wait_for,
+)
+from labutil import (
+    PAGER as PAGER_BASE,
+)
+from labutil import (
+    PROMETHEUS as PROM,
+)
 
 pytestmark = pytest.mark.lab
 APP1, APP2 = APP_HOSTS
-PAGER = "http://127.0.0.1:19095/notifications"
-PROMETHEUS = "http://127.0.0.1:19090/api/v1"
-ALERTMANAGER = "http://127.0.0.1:19093/api/v2"
+PAGER = f"{PAGER_BASE}/notifications"
+PROMETHEUS = f"{PROM}/api/v1"
+ALERTMANAGER = f"{AM}/api/v2"
 PUBLIC = "http://127.0.0.1:18080"
 PROBES = {"period": 5, "timeout": 2, "failures": 3}  # inventories/lab: ai_cs_probes.liveness
 # the hang is killed within period x failures + timeout (the first miss starts up to a period after the hang);
@@ -36,8 +57,9 @@ MEASURED: list[str] = []
 
 
 def get(url: str):
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        return json.loads(answer.read())
+    status, answer = monitoring(url)
+    assert status == 200, (url, status, answer)
+    return answer
 
 
 def notified(alertname: str, since: float, status: str = "firing", receiver: str | None = None) -> dict | None:
@@ -105,25 +127,26 @@ def post_webhook(body: str, signing_secret: str) -> int:
 
 
 def expire(silence_id: str) -> None:
-    request = urllib.request.Request(f"{ALERTMANAGER}/silence/{silence_id}", method="DELETE")
-    urllib.request.urlopen(request, timeout=10).close()
+    status, answer = monitoring(f"{ALERTMANAGER}/silence/{silence_id}", method="DELETE")
+    assert status == 200, answer
 
 
-def silence(comment: str, minutes: int = 30) -> str:
-    """A silence on the app hosts, made here as a deploy would (a dead run's when comment carries the marker)."""
+def silence_body(comment: str, minutes: int = 30) -> dict:
     now = time.time()
-    body = {
+    return {
         "matchers": [{"name": "instance", "value": "ai-cs-app[12](:[0-9]+)?", "isRegex": True, "isEqual": True}],
         "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
         "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + minutes * 60)),
         "createdBy": "test_monitoring",
         "comment": comment,
     }
-    request = urllib.request.Request(
-        f"{ALERTMANAGER}/silences", json.dumps(body).encode(), {"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.loads(answer.read())["silenceID"]
+
+
+def silence(comment: str, minutes: int = 30) -> str:
+    """A silence on the app hosts, made here as a deploy would (a dead run's when comment carries the marker)."""
+    status, answer = monitoring(f"{ALERTMANAGER}/silences", silence_body(comment, minutes))
+    assert status == 200, answer
+    return answer["silenceID"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -319,5 +342,52 @@ def test_a_deploy_goes_on_without_monitoring_warning_that_it_is_unsilenced():
     finally:
         run("podman", "start", "ai-cs-mon")
     assert all(current(h) == "releases/v1.1.0" for h in APP_HOSTS)
-    assert "WARNING: Alertmanager at http://127.0.0.1:19093 did not take the silence" in proc.stdout
-    wait_for("Alertmanager back", lambda: run("curl", "-sf", f"{ALERTMANAGER}/status", check=False).returncode == 0, 90)
+    assert "WARNING: Alertmanager at https://127.0.0.1:19093 did not take the silence" in proc.stdout
+    wait_for("Alertmanager back", lambda: monitoring(f"{ALERTMANAGER}/status")[0] == 200, 90)
+
+
+def test_no_one_without_an_account_can_silence_paging_or_read_what_paged():
+    """Alertmanager's API refuses a silence without the pipeline's account or with a wrong password (401), over the
+    published port and from another host of the lab network; plain HTTP is not served; the pager and Prometheus
+    answer their accounts only too. (A deploy still silences and lifts: the test above.)"""
+    body = silence_body("an attacker's silence of all paging")
+    assert monitoring(f"{ALERTMANAGER}/silences", body, auth=False)[0] == 401
+    assert monitoring(f"{PROMETHEUS}/query?query=up", auth=False)[0] == 401
+    assert monitoring(PAGER, auth=False)[0] == 401
+    assert monitoring(f"{PAGER_BASE}/critical", {"alerts": []}, auth=False)[0] == 401
+    before = {s["id"] for s in get(f"{ALERTMANAGER}/silences")}
+    for url, auth in [("https://ai-cs-mon:9093", []), ("https://ai-cs-mon:9093", ["-u", "ai-cs-pipeline:wrong"])]:
+        code = in_host(
+            APP1,
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--cacert",
+            "/etc/ssl/certs/ai-cs-postgres-ca.pem",
+            *auth,
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            json.dumps(body),
+            f"{url}/api/v2/silences",
+            check=False,
+        )
+        assert code == "401", (url, auth, code)
+    plain = in_host(
+        APP1,
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "http://ai-cs-mon:9093/api/v2/silences",
+        check=False,
+    )
+    assert plain == "400", "Alertmanager serves TLS only"
+    assert {s["id"] for s in get(f"{ALERTMANAGER}/silences")} == before, "no silence was made"

@@ -7,6 +7,7 @@ from ansible.module_utils.ai_cs_plan import (
     BOUNDS,
     RefusedError,
     Request,
+    alertmanager_problem,
     batches,
     bounds_problems,
     canary_problems,
@@ -287,3 +288,19 @@ def test_a_config_only_rollback_of_another_version_is_refused():
 
 def test_a_reset_targets_what_serves():
     assert targets("reset", "") == {"app1": "v1.1.0", "app2": "v1.1.0"}
+
+
+def test_alertmanager_url_is_http_or_https_without_credentials_in_it():
+    assert alertmanager_problem("") == ""
+    assert alertmanager_problem("https://mon1:9093") == ""
+    assert "without query or credentials" in alertmanager_problem("https://user:pw@mon1:9093")
+    assert "without query or credentials" in alertmanager_problem("https://mon1:9093/?x=1")
+
+
+def test_alertmanager_account_is_never_sent_over_plain_http():
+    assert "sent unencrypted" in alertmanager_problem("http://mon1:9093", "ai-cs-pipeline", True)
+    assert alertmanager_problem("https://mon1:9093", "ai-cs-pipeline", True) == ""
+
+
+def test_alertmanager_account_needs_its_password():
+    assert "ai_cs_alertmanager_password" in alertmanager_problem("https://mon1:9093", "ai-cs-pipeline", False)
