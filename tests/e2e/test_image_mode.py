@@ -33,9 +33,10 @@ from labutil import (
 
 pytestmark = pytest.mark.lab
 IMAGE = ["-e", "ai_cs_deploy_mode=image"]
-REGISTRY = "ai-cs-artifacts:5000"
+REGISTRY = "ai-cs-artifacts:5001"  # the read-only instance, where app hosts pull with their pull-only account
+PUSH_REGISTRY = "ai-cs-artifacts:5000"  # the read-write instance, for the publisher's account only
 PUBLISH = [
-    "/usr/local/lib/ai-cs-publish-images", "/srv/images", "/srv/artifacts/IMAGE-DIGESTS", REGISTRY,
+    "/usr/local/lib/ai-cs-publish-images", "/srv/images", "/srv/artifacts/IMAGE-DIGESTS", PUSH_REGISTRY,
     "ai-customer-service", "/etc/docker/registry/publish-auth.json",
 ]  # fmt: skip
 
@@ -175,7 +176,7 @@ def test_a_tag_pushed_over_after_publishing_is_refused_before_anything_is_pulled
     victim = "v1.1.1-fixture.webhook-errors"  # a release no test of this module deploys
     in_host(
         "ai-cs-artifacts", "skopeo", "copy", "--quiet", "--authfile", "/etc/docker/registry/publish-auth.json",
-        "oci:/srv/images:v1.0.0", f"docker://{REGISTRY}/ai-customer-service:{victim}",
+        "oci:/srv/images:v1.0.0", f"docker://{PUSH_REGISTRY}/ai-customer-service:{victim}",
     )  # fmt: skip
     try:
         proc = deploy(victim, check=False)
@@ -191,15 +192,39 @@ def test_a_tag_pushed_over_after_publishing_is_refused_before_anything_is_pulled
 
 
 def test_a_rollback_to_an_image_on_the_hosts_needs_neither_registry_nor_artifact_server():
-    in_host("ai-cs-artifacts", "systemctl", "stop", "docker-registry", "ai-cs-artifacts")
+    services = ("docker-registry", "ai-cs-registry-pull", "ai-cs-artifacts")
+    in_host("ai-cs-artifacts", "systemctl", "stop", *services)
     try:
         playbook("rollback", *IMAGE, version="v1.0.0")
     finally:
-        in_host("ai-cs-artifacts", "systemctl", "start", "docker-registry", "ai-cs-artifacts")
+        in_host("ai-cs-artifacts", "systemctl", "start", *services)
     want = f"{REGISTRY}/ai-customer-service@{digests()['v1.0.0']}"
     for host in APP_HOSTS:
         assert running_image(host) == want
         assert history(host)[-1]["operation"] == "rollback"
+
+
+def test_an_app_hosts_registry_credential_can_neither_push_nor_delete():
+    """The credential on every app host is the pull-only account: pushing over a release's tag and deleting its
+    manifest are refused at either instance, and what serves keeps its image."""
+    auth = "/etc/ai-customer-service/registry-auth.json"
+    for registry in (REGISTRY, PUSH_REGISTRY):
+        push = run(
+            "podman", "exec", "ai-cs-app1", "skopeo", "copy", "--quiet", "--authfile", auth,
+            "--dest-cert-dir", f"/etc/containers/certs.d/{REGISTRY}",
+            f"docker://{REGISTRY}/ai-customer-service@{digests()['v1.0.0']}",
+            f"docker://{registry}/ai-customer-service:v1.1.0", check=False,
+        )  # fmt: skip
+        assert push.returncode != 0, f"the app host's account pushed to {registry}"
+        delete = run(
+            "podman", "exec", "ai-cs-app1", "skopeo", "delete", "--authfile", auth,
+            "--cert-dir", f"/etc/containers/certs.d/{REGISTRY}",
+            f"docker://{registry}/ai-customer-service@{digests()['v1.1.0']}", check=False,
+        )  # fmt: skip
+        assert delete.returncode != 0, f"the app host's account deleted at {registry}"
+    assert "published v1.1.0" not in in_host("ai-cs-artifacts", *PUBLISH)  # the tags are as published
+    for host in APP_HOSTS:
+        assert has_image(host, "v1.0.0")
 
 
 def release_images(host: str) -> set[str]:

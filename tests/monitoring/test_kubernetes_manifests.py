@@ -21,9 +21,16 @@ PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 SECRETS = {"ai_cs_webhook_secret": "k8s-test/+=@%secret", "ai_cs_postgres_password": "k8s-test:pass/+=@%"}
 
 
+# What the artifact server publishes beside SHA256SUMS (service/build.py --images): "<digest>  <repository>:<tag>".
+DIGEST = "sha256:" + "d" * 64
+DIGESTS = f"sha256:{'a' * 64}  ai-customer-service:v1.0.0\n{DIGEST}  ai-customer-service:v1.1.0\n"
+
+
 def render(version: str, dest: Path) -> subprocess.CompletedProcess:
+    digests = dest.parent / f"{dest.name}-IMAGE-DIGESTS"
+    digests.write_text(DIGESTS)
     cmd = [PLAYBOOK, "-i", str(INVENTORY), "playbooks/k8s-manifests.yml", "-e", f"version={version}"]
-    cmd += ["-e", f"k8s_dest={dest}", "-e", json.dumps(SECRETS)]
+    cmd += ["-e", f"k8s_dest={dest}", "-e", f"k8s_image_digests={digests}", "-e", json.dumps(SECRETS)]
     return subprocess.run(cmd, cwd=ROOT, check=False, capture_output=True, text=True)
 
 
@@ -87,6 +94,19 @@ def test_no_secret_is_rendered(manifests):
     assert "AI_CS_POSTGRES_DSN" not in text and "AI_CS_WEBHOOK_SECRET" not in text
     env_from = manifests[1]["spec"]["template"]["spec"]["containers"][0]["envFrom"]
     assert {"secretRef": {"name": "ai-customer-service-secrets"}} in env_from
+
+
+def test_the_image_is_named_by_its_published_digest_never_by_its_tag(manifests):
+    """A tag pushed over after publishing cannot change what the cluster runs: the tag is not in the manifest."""
+    image = manifests[1]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == f"ai-cs-artifacts:5001/ai-customer-service@{DIGEST}"
+
+
+def test_a_release_without_a_published_digest_is_refused_before_anything_is_written(tmp_path: Path):
+    result = render("v1.2.0", tmp_path / "out")
+    assert result.returncode != 0
+    assert "lists 0 digests for ai-cs-artifacts:5001/ai-customer-service:v1.2.0" in result.stdout
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_bad_version_is_refused_before_anything_is_written(tmp_path: Path):
