@@ -83,3 +83,24 @@ def test_latency_histogram_counts_every_answer_in_cumulative_buckets(exercised, 
     count = next(s.value for s in webhook if s.name.endswith("_count"))
     assert count == buckets[-1][1] == 5, "the five webhook calls, each answered once"
     assert 0 < next(s.value for s in webhook if s.name.endswith("_sum")) < 5
+
+
+def test_every_labelled_counter_starts_at_zero_for_each_value_the_spec_lists(service):
+    """Before any call: a series born at its first event, already counted, is lost to increase() (issue 38 item 9:
+    60 refusals right after a restart, increase() 1, no AiCsWebhookSecretMismatch)."""
+    _, text = service.get("/metrics")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    for name, spec in SPEC["metrics"].items():
+        if spec["type"] != "counter" or not spec["labels"]:
+            continue
+        listed = {label: rule for label, rule in spec["labels"].items() if isinstance(rule, list)}
+        if len(listed) < len(spec["labels"]):  # a label bound by a pattern: the 5xx answers the error alert counts
+            listed["code"] = ["500", "503"]
+        for values in itertools.product(*listed.values()):
+            key = (name, tuple(sorted(zip(listed, values, strict=True))))
+            assert samples.get(key) == 0, f"{name}{dict(key[1])} is not exposed at 0 before its first event"
+        assert (name, ()) not in samples, f"{name} exposed without its labels"

@@ -391,3 +391,61 @@ def test_no_one_without_an_account_can_silence_paging_or_read_what_paged():
     )
     assert plain == "400", "Alertmanager serves TLS only"
     assert {s["id"] for s in get(f"{ALERTMANAGER}/silences")} == before, "no silence was made"
+
+
+def prom_value(query: str) -> dict[str, float]:
+    """The instant vector of a PromQL query, by instance."""
+    result = get(f"{PROMETHEUS}/query?query={urllib.parse.quote(query)}")["data"]["result"]
+    return {r["metric"].get("instance", ""): float(r["value"][1]) for r in result}
+
+
+def refused_call(kind: str, n: int) -> int:
+    """One webhook call through haproxy that the service refuses with the code `kind` names."""
+    body = json.dumps({"channel": "widget", "message_id": f"burst-{kind}-{n}", "open_id": "burst", "content": "hi"})
+    stamp = str(int(time.time()) - (3600 if kind == "stale" else 0))
+    key = "not-the-secret" if kind == "forged" else secret("webhook_secret")
+    headers = {"Content-Type": "application/json", "X-CS-Timestamp": stamp}
+    if kind != "unsigned":
+        headers["X-CS-Signature"] = hmac.new(key.encode(), f"{stamp}.{body}".encode(), hashlib.sha256).hexdigest()
+    request = urllib.request.Request(f"{PUBLIC}/api/v1/customer-service/webhook", body.encode(), headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_a_burst_of_refusals_right_after_a_restart_is_counted_whole():
+    """issue 38 item 9: after a restart the code-labelled series were born at the first refusal, already counted, so
+    increase() lost the burst and AiCsWebhookSecretMismatch never fired. Now every code starts at 0: Prometheus holds
+    a 0 before the burst, and the burst's increase is what was sent, enough for each alert's threshold."""
+    codes = {"forged": "CS_AUTH_4034", "stale": "CS_AUTH_4033", "unsigned": "CS_AUTH_4031"}
+    for host in APP_HOSTS:
+        in_host(host, "systemctl", "restart", "ai-customer-service")
+    for host in APP_HOSTS:
+        wait_for(f"{host} ready after the restart", lambda h=host: ready(h), 60, interval=1)
+    started = time.time()
+    instances = {f"{h}:8080" for h in APP_HOSTS}
+    for code in codes.values():
+        wait_for(
+            f"Prometheus holding {code} at 0 for every restarted process",
+            lambda c=code: (
+                {i for i, v in prom_value(f'ai_cs_webhook_rejects_total{{code="{c}"}}').items() if v == 0} >= instances
+            ),
+            60,
+            interval=1,
+        )
+    errors = 'ai_cs_http_requests_total{route="/api/v1/customer-service/webhook",code=~"500|503"}'
+    assert set(prom_value(f"count by (instance) ({errors})")) >= instances, "the error ratio's numerator is born at 0"
+    time.sleep(6)  # one more scrape at 0 (lab: every 5 s), so the window below starts on a 0 of each process
+    sent = {kind: [refused_call(kind, n) for n in range(60 if kind == "forged" else 12)] for kind in codes}
+    assert {kind: set(answers) for kind, answers in sent.items()} == {kind: {403} for kind in codes}, sent
+    time.sleep(12)  # two scrapes
+    window = int(time.time() - started) + 1
+    for kind, code in codes.items():
+        counted = sum(prom_value(f'increase(ai_cs_webhook_rejects_total{{code="{code}"}}[{window}s])').values())
+        MEASURED.append(f"{code}: {len(sent[kind])} refused right after a restart, increase() {counted:.1f}")
+        assert counted >= 0.9 * len(sent[kind]), (code, counted, len(sent[kind]))
+    # the alerts' own expressions over the same window: each is over its threshold (they fire after their for:)
+    mismatch = f'sum by (job) (increase(ai_cs_webhook_rejects_total{{code="CS_AUTH_4034"}}[{window}s])) >= 10'
+    assert prom_value(mismatch), "AiCsWebhookSecretMismatch's expression is false after 60 forged calls"

@@ -3,6 +3,7 @@ release artifact runs on the host's bare python3). monitoring/metrics.yml is the
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import defaultdict
 
@@ -21,6 +22,27 @@ HELP = {
     "ai_cs_build_info": ("gauge", "Build of the running process."),
     "ai_cs_http_request_duration_seconds": ("histogram", "Time to answer an HTTP request, by route."),
 }
+ROUTES = ("/live", "/ready", "/actuator/health", "/metrics", "/api/v1/customer-service/webhook", "other")
+REJECT_CODES = (
+    "CS_AUTH_4031",
+    "CS_AUTH_4032",
+    "CS_AUTH_4033",
+    "CS_AUTH_4034",
+    "CS_REQ_4002",
+    "CS_REQ_4110",
+    "CS_REQ_4130",
+)
+# Every labelled counter starts at 0 for each value its labels may take (monitoring/metrics.yml), as Prometheus
+# advises: a series born at its first event, with that event already counted, is lost to increase() and rate() (seen:
+# 60 refusals right after a restart, increase() 1, no alert). The status code is a pattern there; the 5xx this
+# service answers (500 CS_SYS_5000, 503 CS_SYS_5031/5032) are the ones the error-ratio alert counts.
+INITIAL = {
+    "ai_cs_http_requests_total": {"route": ROUTES, "code": ("500", "503")},
+    "ai_cs_webhook_requests_total": {"result": ("accepted", "duplicate", "rejected")},
+    "ai_cs_webhook_rejects_total": {"code": REJECT_CODES},
+    "ai_cs_audit_writes_total": {"result": ("ok", "error")},
+    "ai_cs_audit_suppressed_total": {"code": REJECT_CODES},
+}
 # Latency buckets (seconds): the latency alert's 0.5 s threshold and the webhook's p99 target sit on bucket bounds.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -36,6 +58,9 @@ class Metrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values: dict[str, dict[tuple[tuple[str, str], ...], float]] = defaultdict(dict)
+        for name, labels in INITIAL.items():
+            for values in itertools.product(*labels.values()):
+                self._values[name][tuple(sorted(zip(labels, values, strict=True)))] = 0.0
 
     def inc(self, name: str, amount: float = 1, **labels: str) -> None:
         key = tuple(sorted(labels.items()))
