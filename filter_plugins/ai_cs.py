@@ -136,6 +136,7 @@ class FilterModule:
             "ai_cs_runbook_row": runbook_row,
             "ai_cs_explain": explain,
             "ai_cs_diagnose": diagnose,
+            "ai_cs_diagnose_secret_problem": _diagnose.webhook_secret_problem,
             "ai_cs_env": env_parse,
             "ai_cs_artifact": artifact_name,
             "ai_cs_artifact_versions": artifact_versions,

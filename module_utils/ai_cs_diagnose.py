@@ -27,6 +27,25 @@ ENVIRONMENTS = ("production", "test", "development")
 REQUIRED_TABLES = ("cs_sessions", "cs_messages", "cs_tickets", "cs_audit_logs", "cs_message_dedup")
 
 
+def webhook_secret_problem(host: str, host_env: str, inventorys: bool) -> str:
+    """'' when diagnose may sign its webhook with the secret it was given, else why not (runbook style).
+
+    The runbook's script signs with a test secret against a test instance. A secret other than the inventory's is
+    refused for a host whose own serving settings (AI_CS_ENV, read from the host, never from a variable) do not say
+    test or development: against production it proves nothing and writes a refused call into its audit log.
+    """
+    if inventorys or host_env in ("test", "development"):
+        return ""
+    said = f"AI_CS_ENV={host_env}" if host_env else "no AI_CS_ENV (no serving release's settings)"
+    return (
+        f"diagnose on {host}: a webhook secret other than the inventory's (diagnose_webhook_secret) was given, and "
+        f"the host's serving settings say {said}. Cause: a test secret signs against a test or development instance "
+        "only; against production the call is refused (CS_AUTH_4034) and shows nothing. Fix: drop "
+        "-e diagnose_webhook_secret for production hosts (diagnose signs with the vault's secret, as the upstream "
+        "does), or --limit the run to test instances."
+    )
+
+
 def _check(
     name: str, ok: bool, detail: str, hit: Row | None = None, *, cause: str | None = None, fix: str | None = None
 ) -> dict[str, Any]:

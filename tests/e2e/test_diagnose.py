@@ -146,6 +146,7 @@ def test_healthy_lab_every_check_ok_and_the_median_run_time():
         f"\ndiagnose on the healthy lab: {', '.join(f'{s:.1f}' for s in seconds)} s; "
         f"median {statistics.median(seconds):.1f} s (budget 60 s)"
     )
+    assert max(seconds) < 60, "the runbook's diagnostic is a 60-second one"
 
 
 def test_check_mode_is_read_only_and_sends_no_webhook_and_limit_narrows_the_report():
@@ -153,6 +154,18 @@ def test_check_mode_is_read_only_and_sends_no_webhook_and_limit_narrows_the_repo
     rc, report, _ = diagnose("--check", "--limit", f"{APP},localhost")
     assert rc == 0 and check(report, "webhook")["status"] == "SKIP"
     assert list(report["hosts"]) == [APP] and report["unreachable"] == []  # hosts outside --limit are not "not reached"
+    assert sql("SELECT count(*) FROM cs_messages") == before
+
+
+def test_a_test_webhook_secret_is_refused_for_production_hosts_before_anything_is_sent():
+    """The runbook's script signs with a test secret against a test instance; the lab's hosts serve production (their
+    own settings say so), so -e diagnose_webhook_secret stops the run before any call, whatever else -e says."""
+    before = sql("SELECT count(*) FROM cs_messages")
+    rc, _, out = diagnose("-e", "diagnose_webhook_secret=a-test/secret+=@%", "-e", "ai_cs_env=test")
+    said = " ".join(out.split())
+    assert rc != 0 and "the host's serving settings say AI_CS_ENV=production" in said
+    assert "Fix: drop -e diagnose_webhook_secret for production hosts" in said
+    assert "a-test/secret+=@%" not in out
     assert sql("SELECT count(*) FROM cs_messages") == before
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from copy import deepcopy
 
-from ansible.module_utils.ai_cs_diagnose import judge
+from ansible.module_utils.ai_cs_diagnose import judge, webhook_secret_problem
 from ansible.module_utils.ai_cs_runbook import row
 
 NOW = 1_800_000_000.0
@@ -214,3 +214,24 @@ def test_image_mode_the_container_listens_and_its_state_and_image_are_reported()
     # binary mode: another process on the port is still named
     binary = checks(judge(readings(ss=container_listens), SETTINGS))
     assert binary["port"]["status"] == "FAIL" and "held by python3 (pid 4242)" in binary["port"]["detail"]
+
+
+# A test webhook secret (-e diagnose_webhook_secret), as the runbook's script signs with, against a test instance only;
+# what the host is comes from its own serving settings.
+def test_the_inventorys_secret_signs_for_any_host():
+    assert webhook_secret_problem("app1", "production", inventorys=True) == ""
+
+
+def test_a_test_secret_signs_for_a_test_or_development_host():
+    assert webhook_secret_problem("app1", "test", inventorys=False) == ""
+    assert webhook_secret_problem("app1", "development", inventorys=False) == ""
+
+
+def test_a_test_secret_is_refused_for_a_production_host_with_cause_and_fix():
+    problem = webhook_secret_problem("app1", "production", inventorys=False)
+    assert "the host's serving settings say AI_CS_ENV=production" in problem
+    assert "Cause:" in problem and "Fix: drop -e diagnose_webhook_secret for production hosts" in problem
+
+
+def test_a_test_secret_is_refused_when_the_host_says_nothing():
+    assert "no AI_CS_ENV" in webhook_secret_problem("app1", "", inventorys=False)
