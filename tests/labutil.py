@@ -89,7 +89,7 @@ ACCOUNTS[ALERTMANAGER] = ACCOUNTS[PROMETHEUS]
 
 def monitoring(url: str, body: object = None, method: str | None = None, auth: bool = True) -> tuple[int, object]:
     """One call to Prometheus, Alertmanager or the pager (by url's base): (status, JSON or text answer), with the
-    base's account unless auth is false; TLS checked against the lab CA."""
+    base's account unless auth is false; TLS checked against the lab CA. Status 0: no answer (not listening yet)."""
     base = next(b for b in ACCOUNTS if url.startswith(b))
     headers = {"Content-Type": "application/json"} if body is not None else {}
     if auth:
@@ -103,6 +103,8 @@ def monitoring(url: str, body: object = None, method: str | None = None, auth: b
             status, raw = answer.status, answer.read()
     except urllib.error.HTTPError as exc:
         status, raw = exc.code, exc.read()
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        return 0, str(exc)
     try:
         return status, json.loads(raw)
     except ValueError:

@@ -343,7 +343,9 @@ def test_a_deploy_goes_on_without_monitoring_warning_that_it_is_unsilenced():
         run("podman", "start", "ai-cs-mon")
     assert all(current(h) == "releases/v1.1.0" for h in APP_HOSTS)
     assert "WARNING: Alertmanager at https://127.0.0.1:19093 did not take the silence" in proc.stdout
-    wait_for("Alertmanager back", lambda: monitoring(f"{ALERTMANAGER}/status")[0] == 200, 90)
+    for name, url in (("Alertmanager", f"{ALERTMANAGER}/status"), ("Prometheus", f"{PROMETHEUS}/status/config"),
+                      ("the pager", PAGER)):  # fmt: skip
+        wait_for(f"{name} back", lambda u=url: monitoring(u)[0] == 200, 90)
 
 
 def test_no_one_without_an_account_can_silence_paging_or_read_what_paged():
