@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test setup image lab lab-down lint sanity pytest molecule clean ee bench
+.PHONY: demo test check setup image lab lab-down lint sanity pytest molecule clean ee bench
 
 ## demo: fresh machine -> toolchain -> image -> lab -> the main job on the lab
 demo: lab
@@ -12,6 +12,12 @@ demo: lab
 ## test: set-up if needed, then lint, pytest, the lab tests and every Molecule scenario
 test:
 	./scripts/test.sh
+
+## check: lint, sanity and the unit tests: no lab, no root, no set-up step (needs the .venv make setup made)
+check:
+	./scripts/lint.sh
+	./scripts/sanity.sh
+	pytest -m unit -p no:cacheprovider -q
 
 setup:
 	./scripts/setup.sh

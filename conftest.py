@@ -17,6 +17,15 @@ for path in (ROOT / "tests", ROOT / "service", ROOT / "service" / "tests"):
 from pgcluster import PgCluster  # noqa: E402
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test's kind from its tree: unit (no lab, no PostgreSQL, seconds), e2e (the lab; also marked lab), and
+    integration (a real PostgreSQL, a built release, promtool: everything between)."""
+    for item in items:
+        tree = Path(item.path).relative_to(ROOT).parts[:2]
+        kind = "unit" if tree == ("tests", "unit") else "e2e" if tree in {("tests", "e2e"), ("tests", "lab")} else None
+        item.add_marker(kind or "integration")
+
+
 @pytest.fixture(scope="session")
 def pg() -> Iterator[PgCluster]:
     cluster = PgCluster()

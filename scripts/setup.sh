@@ -136,6 +136,9 @@ else
   log "virtualenv current"
 fi
 
+# ansible.cfg reaches the collections and Mitogen's strategy through this link, so it names no Python version
+ln -sfn "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" "$VENV/site-packages"
+
 # --- collections -------------------------------------------------------------------------------
 "$VENV/bin/python" "$ROOT/scripts/check_collections.py" "$ROOT/requirements.yml"
 log "ok"
