@@ -76,12 +76,20 @@ def test_a_slow_dump_renews_the_runs_lease_while_it_runs(pg, db, tmp_path):
     pg.admin_sql("INSERT INTO ai_cs_ops.deploy_lock (run_id, expires_at) VALUES ('r-1', now() + interval '3 s')", db)
     held = threading.Event()
 
-    def hold_a_table() -> None:  # pg_dump waits for its lock on cs_messages for 6 s
+    def renewed_at():
+        return pg.admin_sql("SELECT renewed_at FROM ai_cs_ops.deploy_lock WHERE run_id = 'r-1'", db)
+
+    def hold_a_table() -> None:
+        """pg_dump waits for its lock on cs_messages until the lease has been renewed three times (at least 3 s at
+        one renewal a second, longer than the 3 s lease) whatever the machine's load; 60 s at most."""
         conn = pg.admin_conn(db)
         with conn.cursor() as cur:
             cur.execute("BEGIN; LOCK TABLE cs_messages IN ACCESS EXCLUSIVE MODE")
             held.set()
-            time.sleep(6)
+            seen, deadline = {str(renewed_at())}, time.monotonic() + 60
+            while len(seen) < 4 and time.monotonic() < deadline:
+                time.sleep(0.2)
+                seen.add(str(renewed_at()))
         conn.rollback()
         conn.close()
 
@@ -93,7 +101,7 @@ def test_a_slow_dump_renews_the_runs_lease_while_it_runs(pg, db, tmp_path):
     assert not result.get("failed"), result.get("msg")
     assert result["renewals"] >= 2, result
     alive = pg.admin_sql("SELECT expires_at > now() FROM ai_cs_ops.deploy_lock WHERE run_id = 'r-1'", db)
-    assert alive == [(True,)], "the lease outlived the 6 s dump"
+    assert alive == [(True,)], "the lease outlived a dump longer than itself"
 
 
 def test_a_lease_taken_over_during_the_dump_fails_the_backup_leaving_nothing(pg, db, tmp_path):
@@ -101,17 +109,19 @@ def test_a_lease_taken_over_during_the_dump_fails_the_backup_leaving_nothing(pg,
     held = threading.Event()
 
     def hold_then_take_over() -> None:
+        """Another run takes the lock over; pg_dump then waits for its table 3 s more (three renewals' time) once it
+        is seen waiting, however long the module took to start."""
         conn = pg.admin_conn(db)
         with conn.cursor() as cur:
             cur.execute("BEGIN; LOCK TABLE cs_messages IN ACCESS EXCLUSIVE MODE")
             held.set()
-            time.sleep(1)
-            other = pg.admin_conn(db)
-            with other.cursor() as take:
-                take.execute("UPDATE ai_cs_ops.deploy_lock SET run_id = 'taker'")
-            other.commit()
-            other.close()
-            time.sleep(4)
+            pg.admin_sql("UPDATE ai_cs_ops.deploy_lock SET run_id = 'taker'", db)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not pg.admin_sql(
+                "SELECT 1 FROM pg_locks WHERE relation = 'cs_messages'::regclass AND NOT granted", db
+            ):
+                time.sleep(0.2)
+            time.sleep(3)
         conn.rollback()
         conn.close()
 
