@@ -40,6 +40,9 @@ _runbook = _load("ai_cs_runbook")
 _diagnose = _load("ai_cs_diagnose")
 _migrate = _load("ai_cs_migrate")
 _dsn = _load("ai_cs_dsn")
+for _dependency in ("ai_cs_http", "ai_cs_health", "ai_cs_webhook"):  # what ai_cs_release imports, in order
+    _load(_dependency)
+_release = _load("ai_cs_release")
 
 _ENV_LINE = re.compile(r"^(AI_CS_[A-Z0-9_]+)=(.*)$")
 
@@ -144,5 +147,6 @@ class FilterModule:
             "ai_cs_dsn": _dsn.build,
             "ai_cs_dsn_parse": _dsn.parse,
             "ai_cs_registry_auth": registry_auth,
+            "ai_cs_image_digests": _release.Image.digests,
             "ai_cs_role_options": role_options,
         }

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -26,6 +27,7 @@ from ansible.module_utils.ai_cs_health import probe, unhealthy
 from ansible.module_utils.ai_cs_webhook import smoke
 
 SERVICE_FILE = "ai-customer-service"  # the executable's name inside a binary release
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # an image's content digest, as registries and IMAGE-DIGESTS write it
 
 
 class Mode:
@@ -72,6 +74,18 @@ class Image(Mode):
 
     def detect(self, exec_start: str) -> bool:
         return "/podman " in exec_start
+
+    @staticmethod
+    def digests(listing: str, repository: str, version: str) -> list[str]:
+        """The digests IMAGE-DIGESTS (listing: its text, SHA256SUMS' layout "<digest>  <repository>:<version>")
+        gives for repository:version, in its order. Exactly one is what a caller may pull or name: none means the
+        release was published without its image, two that the listing was edited by hand."""
+        wanted = f"{repository}:{version}"
+        return [
+            fields[0]
+            for fields in (line.split() for line in (listing or "").splitlines())
+            if len(fields) >= 2 and fields[1] == wanted and DIGEST.fullmatch(fields[0])
+        ]
 
     def describe(self, record: dict[str, Any]) -> str:
         image = str(record.get("image") or "")

@@ -262,3 +262,31 @@ def test_read_of_a_bare_host_serves_nothing(tmp_path: Path, unit_state) -> None:
     bare = Paths(str(tmp_path / "none"), "svc", "", "", str(tmp_path / "no.fact"))
     got = release.read(bare)
     assert (got["version"], got["link"], got["on_disk"], got["record"], got["previous"]) == ("none", "", [], {}, "")
+
+
+# IMAGE-DIGESTS, read once for the image swap (roles/release) and the Kubernetes manifests (k8s-manifests.yml).
+DIGEST_A, DIGEST_B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
+LISTING = f"{DIGEST_A}  ai-customer-service:v1.1.0\n{DIGEST_B}  ai-customer-service:v1.0.0\n"
+
+
+def test_the_releases_digest_is_found_by_repository_and_version():
+    assert release.Image.digests(LISTING, "ai-customer-service", "v1.0.0") == [DIGEST_B]
+
+
+def test_another_repository_or_a_version_prefix_is_not_the_release():
+    assert release.Image.digests(LISTING, "other", "v1.0.0") == []
+    assert release.Image.digests(LISTING, "ai-customer-service", "v1.1") == []
+
+
+def test_a_line_that_is_not_a_digest_or_has_no_name_is_ignored():
+    listing = "sha256:abc  ai-customer-service:v1.0.0\nmd5:" + "a" * 32 + "  ai-customer-service:v1.0.0\n" + DIGEST_A
+    assert release.Image.digests(listing, "ai-customer-service", "v1.0.0") == []
+
+
+def test_a_release_listed_twice_gives_both_digests_so_the_caller_refuses_it():
+    twice = LISTING + f"{DIGEST_A}  ai-customer-service:v1.0.0\n"
+    assert release.Image.digests(twice, "ai-customer-service", "v1.0.0") == [DIGEST_B, DIGEST_A]
+
+
+def test_no_listing_lists_nothing():
+    assert release.Image.digests("", "ai-customer-service", "v1.0.0") == []
