@@ -235,6 +235,7 @@ import traceback
 
 from ansible.module_utils.ai_cs_dsn import parse as parse_dsn
 from ansible.module_utils.ai_cs_migrate import MigrationError, Runner, at_stake, discover, plan
+from ansible.module_utils.ai_cs_runbook import explain
 from ansible.module_utils.ai_cs_runbook import row as runbook_row
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -458,7 +459,7 @@ def main() -> None:
     except MigrationError as exc:
         module.fail_json(msg=str(exc), **result)
     except psycopg2.Error as exc:
-        module.fail_json(msg=f"PostgreSQL error: {str(exc).strip()}", **result)
+        module.fail_json(msg=f"PostgreSQL error: {str(exc).strip()}{explain(str(exc))}", **result)
     finally:
         if locked:
             runner.release()

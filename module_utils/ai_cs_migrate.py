@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ansible.module_utils.ai_cs_runbook import match as runbook_match
+
 FILE_RE = re.compile(r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9_.-]+?)\.(?P<direction>up|down)\.sql$")
 ADVISORY_LOCK_SALT = 1486364155  # golang-migrate's advisoryLockIDSalt
 # A migration that changes or drops what older releases read says so on a line of its own; expand/contract:
@@ -36,6 +38,32 @@ _TRANSACTION_CONTROL = re.compile(
     r"^\s*(BEGIN|COMMIT|ROLLBACK|END|ABORT|START\s+TRANSACTION|SAVEPOINT|RELEASE|PREPARE\s+TRANSACTION)\b",
     re.IGNORECASE,
 )
+
+
+def failure_advice(error: str) -> str:
+    """'cause: ...; fix: ...' for a migration that failed with error (PostgreSQL's words), by the same judge as
+    preflight and diagnose: the runbook's row when one matches (permission denied, relation missing, duplicate key,
+    a table of another role's...), else an error in the SQL itself. The migration was rolled back, so even the
+    runbook's harmless duplicate key stopped this one."""
+    row = runbook_match(error)
+    if row is None:
+        return (
+            "cause: an error in the migration's SQL against this database; fix: correct it in a new release (the "
+            "database is as it was before)"
+        )
+    if row.id == "relation-missing":  # the runbook's fix (apply the migrations) is what just failed
+        return (
+            f"cause: {row.cause}: a table this migration needs is missing although schema_migrations says the earlier "
+            f"migrations ran (dropped by hand, or a restore from another schema) (runbook: {row.symptom}); fix: "
+            "compare the database with the release's db/migration and bring the missing table back (ai_cs_restore "
+            "from the backup this deploy took), then deploy again"
+        )
+    if row.severity == "info":
+        return (
+            f"cause: {row.cause}, but this statement was not (runbook: {row.symptom}); fix: make the migration "
+            "idempotent (IF NOT EXISTS, ON CONFLICT DO NOTHING) in a new release (the database is as it was before)"
+        )
+    return f"cause: {row.cause} (runbook: {row.symptom}); fix: {row.fix}, then deploy again"
 
 
 class MigrationError(Exception):
@@ -308,16 +336,19 @@ class Runner:
         return version, dirty, applied
 
     def ensure_tables(self) -> None:
-        with self.conn.cursor() as cur:
+        """The version and checksum tables, created only when missing: CREATE TABLE IF NOT EXISTS still asks for
+        CREATE on the schema, which a database whose schema another role owns refuses even with nothing to do."""
+        definitions = {
             # golang-migrate's own definition, so its migrator reads the same table.
-            cur.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.table} (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)"
-            )
-            cur.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.checksum_table} (version bigint PRIMARY KEY, name text NOT NULL, "
-                "checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), "
-                "applied_by text NOT NULL DEFAULT current_user)"
-            )
+            self.table: "version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL",
+            self.checksum_table: "version bigint PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, "
+            "applied_at timestamptz NOT NULL DEFAULT now(), applied_by text NOT NULL DEFAULT current_user",
+        }
+        with self.conn.cursor() as cur:
+            for table, columns in definitions.items():
+                cur.execute("SELECT to_regclass(%s) IS NULL", (table,))
+                if cur.fetchone()[0]:
+                    cur.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
         self.conn.commit()
 
     def adopt(self, migrations: list[Migration], current: int | None, applied: dict[int, str]) -> list[int]:
@@ -435,8 +466,7 @@ class Runner:
                 "statement_timeout, or split the change into smaller migrations"
             )
         return MigrationError(
-            f"migration {path.name} failed: {error}; {rolled_back} not dirty; cause: an error in the migration's SQL "
-            "against this database; fix: correct it in a new release (the database is as it was before)"
+            f"migration {path.name} failed: {error}; {rolled_back} not dirty; {failure_advice(error)}"
         )
 
     def _record(self, cur: Any, m: Migration, direction: str, version_after: int | None) -> None:

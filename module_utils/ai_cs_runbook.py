@@ -112,7 +112,7 @@ ROWS: tuple[Row, ...] = (
         "relation-missing",
         MIGRATION,
         'pq: relation "cs_sessions" does not exist',
-        r'pq: relation "[^"]+" does not exist',
+        r'(pq: )?relation "[^"]+" does not exist',
         "migrations were not applied",
         "apply them with deploy.yml -e version=<serving version> (it runs the release's migrations with pg_migrate)",
     ),
@@ -129,7 +129,9 @@ ROWS: tuple[Row, ...] = (
         "permission-denied",
         MIGRATION,
         "pq: permission denied",
-        r"pq: permission denied",
+        # lib/pq's words (the Go service), then PostgreSQL's own for a CREATE refused (psycopg2: pg_migrate, a
+        # restore); a table of another role's (permission denied for table, must be owner of) is object-not-owned
+        r"pq: permission denied|permission denied for (schema|database)\b",
         "the database user may not create tables",
         "make ai_cs own the ai_customer_service database (or a superuser)",
     ),
@@ -209,7 +211,7 @@ ROWS: tuple[Row, ...] = (
         "object-not-owned",
         ROLLBACK,
         "permission denied for table ... / must be owner of ...",
-        r"permission denied for (table|sequence|view|schema|materialized view|function)|must be owner of",
+        r"permission denied for (table|sequence|view|materialized view|function)|must be owner of",
         "an object in the service's database belongs to another role, which the service's role may not read "
         "(pg_dump) or replace (pg_restore)",
         "backups and restores take only what the service's role owns; if the object is the service's, give it to that "

@@ -176,6 +176,11 @@ DB_PSQL = [
 ]
 
 
+def as_superuser(query: str) -> str:
+    """psql on the database host as its superuser, as a DBA works (objects the service's role does not own)."""
+    return in_host("ai-cs-db", *DB_PSQL, "-qtAc", query).strip()
+
+
 def hold_lock(run_id: str, who: str, expires_in: int, operation: str = "deploy") -> None:
     """Write the deploy lock as another run would have; expires_in < 0: its lease expired that many seconds ago."""
     owner = json.dumps({"run_id": run_id, "operation": operation, "version": "v1.0.0", "who": who, "since": "earlier"})

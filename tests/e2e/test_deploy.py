@@ -13,6 +13,7 @@ import pytest
 from labutil import (
     APP_HOSTS,
     ROOT,
+    as_superuser,
     current,
     exists,
     failures,
@@ -291,6 +292,29 @@ def test_failing_migration_leaves_database_and_service_as_they_were():
     proc = deploy("v1.1.1-fixture.failing-migration", check=False)
     assert proc.returncode != 0
     assert "the migration failed" in proc.stdout and "schema version stays 2 and is not dirty" in proc.stdout
+    assert sql("SELECT version, dirty FROM schema_migrations") == "2|f"
+    assert sql("SELECT to_regclass('cs_fixture_partial') IS NULL") == "t"
+    assert sql("SELECT count(*), count(*) FILTER (WHERE status = 'open') FROM cs_tickets") == tickets
+    for host in APP_HOSTS:
+        assert current(host) == "releases/v1.1.0"
+    assert lock_holder() == ""
+
+
+def test_a_migration_the_database_refuses_stops_before_the_switch_with_the_runbooks_row():
+    """issue 38 item 3: another role owns the schema, so the service's role may not create the release's table. The
+    deploy stops before any host switches, the database is as it was, and the message is the runbook's row
+    (section 三: pq: permission denied -> make ai_cs own the database)."""
+    owner = as_superuser("SELECT nspowner::regrole FROM pg_namespace WHERE nspname = 'public'")
+    tickets = sql("SELECT count(*), count(*) FILTER (WHERE status = 'open') FROM cs_tickets")
+    as_superuser("ALTER SCHEMA public OWNER TO postgres; REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    try:
+        proc = deploy("v1.1.1-fixture.failing-migration", check=False)
+    finally:
+        as_superuser(f"ALTER SCHEMA public OWNER TO {owner}")
+    said = " ".join(proc.stdout.split())
+    assert proc.returncode != 0 and "permission denied for schema public" in said, said[-3000:]
+    assert "cause: the database user may not create tables (runbook: pq: permission denied)" in said
+    assert "fix: make ai_cs own the ai_customer_service database (or a superuser), then deploy again" in said
     assert sql("SELECT version, dirty FROM schema_migrations") == "2|f"
     assert sql("SELECT to_regclass('cs_fixture_partial') IS NULL") == "t"
     assert sql("SELECT count(*), count(*) FILTER (WHERE status = 'open') FROM cs_tickets") == tickets

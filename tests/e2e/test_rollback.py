@@ -13,6 +13,7 @@ import pytest
 from labutil import (
     APP_HOSTS,
     ROOT,
+    as_superuser,
     current,
     exists,
     failures,
@@ -223,26 +224,6 @@ def test_restore_needs_the_confirmation_and_loses_only_what_came_after_the_backu
     checked = in_host("ai-cs-db", "bash", "-c", f"cd {BACKUPS} && sha256sum -c {safety}.sha256")
     assert checked.strip().endswith(": OK")
     assert webhook(f"after-restore-{time.time_ns()}")["status"] == "accepted"
-
-
-def as_superuser(query: str) -> str:
-    """psql on the database host as its superuser, as a DBA works (objects the service's role does not own)."""
-    return in_host(
-        "ai-cs-db",
-        "runuser",
-        "-u",
-        "postgres",
-        "--",
-        "psql",
-        "-p",
-        "5434",
-        "-d",
-        DB,
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-qtAc",
-        query,
-    ).strip()
 
 
 def serving() -> dict:

@@ -86,6 +86,24 @@ def test_failing_migration_leaves_version_and_data_unchanged(pg, db, release):
     assert query(pg, db, "SELECT version FROM schema_migrations_checksums WHERE version = 3") == []
 
 
+def test_a_create_the_schemas_owner_refuses_fails_with_the_runbooks_row_and_changes_nothing(pg, db, release):
+    """issue 38 item 3: another role owns the schema, so the service's role may not create tables in it. A run with
+    nothing to do still passes (the bookkeeping tables exist); a migration that creates a table fails with the
+    runbook's permission row (section 三), and the version and data stay as they were."""
+    migrate(pg, db, release)
+    pg.admin_sql("ALTER SCHEMA public OWNER TO CURRENT_USER; REVOKE CREATE ON SCHEMA public FROM PUBLIC", db)
+    nothing = migrate(pg, db, release)
+    assert not nothing.get("failed") and not nothing["changed"], nothing
+    shutil.copy(FAILING, release)
+    result = migrate(pg, db, release)
+    assert result["failed"] and "permission denied for schema public" in result["msg"], result
+    assert "cause: the database user may not create tables (runbook: pq: permission denied)" in result["msg"]
+    assert "fix: make ai_cs own the ai_customer_service database (or a superuser), then deploy again" in result["msg"]
+    assert "schema version stays 2 and is not dirty" in result["msg"]
+    assert state(pg, db) == (2, False)
+    assert query(pg, db, "SELECT to_regclass('cs_fixture_partial')") == [(None,)]
+
+
 @pytest.mark.parametrize(("atomic", "kept"), [(False, 2), (True, 1)])
 def test_several_pending_and_the_last_fails(pg, db, release, atomic, kept):
     """Per-file transactions keep what succeeded; atomic keeps the database exactly as before the run."""

@@ -6,6 +6,7 @@ from ansible.module_utils.ai_cs_migrate import (
     advisory_lock_id,
     at_stake,
     discover,
+    failure_advice,
     plan,
     transaction_control,
 )
@@ -152,3 +153,33 @@ def test_whole_tables_dropped_are_listed_and_comments_strings_and_constraints_ar
         {"table": "t1", "column": None},
         {"table": "t2", "column": None},
     ]
+
+
+# A failed migration is explained by the runbook's judge (runbook section 三), one rule per test.
+
+
+def test_a_create_refused_by_the_schemas_owner_gets_the_runbooks_permission_row():
+    advice = failure_advice("permission denied for schema public")
+    assert "cause: the database user may not create tables" in advice
+    assert "fix: make ai_cs own the ai_customer_service database (or a superuser), then deploy again" in advice
+
+
+def test_a_table_of_another_roles_gets_the_ownership_row():
+    advice = failure_advice("must be owner of table cs_tickets")
+    assert "belongs to another role" in advice and "OWNER TO <service role>" in advice
+
+
+def test_a_missing_relation_is_not_told_to_apply_the_migrations_that_just_failed():
+    advice = failure_advice('relation "cs_sessions" does not exist')
+    assert "migrations were not applied" in advice and "bring the missing table back" in advice
+    assert "deploy.yml -e version" not in advice
+
+
+def test_a_duplicate_key_is_not_called_harmless_when_it_stopped_the_migration():
+    advice = failure_advice('duplicate key value violates unique constraint "cs_sessions_pkey"')
+    assert "nothing to do" not in advice and "make the migration idempotent" in advice
+
+
+def test_an_error_no_row_knows_is_the_migrations_own_sql():
+    advice = failure_advice("division by zero")
+    assert advice.startswith("cause: an error in the migration's SQL") and "correct it in a new release" in advice

@@ -33,9 +33,13 @@ SAMPLES = {
         '{"postgres": "DOWN"}',
         "schema version 1 is older than required 2",
     ],
-    "relation-missing": ['pq: relation "cs_sessions" does not exist'],
+    "relation-missing": ['pq: relation "cs_sessions" does not exist', 'ERROR:  relation "cs_sessions" does not exist'],
     "duplicate-key": ['pq: duplicate key value violates unique constraint "cs_sessions_pkey"'],
-    "permission-denied": ["pq: permission denied for schema public"],
+    "permission-denied": [
+        "pq: permission denied for schema public",
+        "permission denied for schema public\nLINE 5: CREATE TABLE IF NOT EXISTS cs_fixture_contract (",
+        "ERROR:  permission denied for database ai_customer_service",
+    ],
     "object-depends": [
         "ERROR:  cannot drop table public.cs_messages because other objects depend on it\n"
         "DETAIL:  view dba_recent depends on table cs_messages"
