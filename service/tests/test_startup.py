@@ -79,3 +79,8 @@ def test_version_flag(releases):
     )
     assert out.stdout.strip() == "ai-customer-service v1.0.0"
     assert (releases("v1.0.0") / "VERSION").read_text().strip() == "v1.0.0"
+
+
+def test_a_previous_secret_without_the_end_of_its_window_is_refused(start, pg, database):
+    env = prod_env(pg, database, AI_CS_WEBHOOK_SECRET_PREVIOUS="old/+=@%secret")
+    assert_fails_with(start("v1.1.0", env, wait=False), "invalid AI_CS_WEBHOOK_SECRET_PREVIOUS_UNTIL ''")

@@ -129,3 +129,40 @@ def test_fixture_webhook_errors_fails_a_quarter_of_widget_messages_only(start, p
     for n in range(20):
         smoke = {"channel": "ops-smoke", "message_id": f"q-{n}", "open_id": "ops-smoke", "content": "x"}
         assert signed_post(svc, smoke)[0] == 200
+
+
+# A rotation window (issue 38 item 2): the secret the upstream signed with before is accepted until the window closes.
+OLD_SECRET = "old/+=@%secret"
+
+
+def rotated(start, pg, migrated, until: int):
+    db = migrated(2)
+    env = prod_env(pg, db, AI_CS_WEBHOOK_SECRET_PREVIOUS=OLD_SECRET, AI_CS_WEBHOOK_SECRET_PREVIOUS_UNTIL=str(until))
+    return start("v1.1.0", env)
+
+
+def message(n: str) -> dict:
+    return {"channel": "widget", "message_id": f"rot-{n}", "open_id": "u-rot", "content": "hello"}
+
+
+def test_the_previous_secret_is_accepted_while_the_window_is_open_and_counted_as_previous(start, pg, migrated):
+    svc = rotated(start, pg, migrated, int(time.time()) + 300)
+    assert svc.metric("ai_cs_webhook_verified_total", secret="previous") == 0, "exposed at 0 before the first"
+    code, body = signed_post(svc, message("old"), secret=OLD_SECRET)
+    assert code == 200 and body["status"] == "accepted", body
+    assert svc.metric("ai_cs_webhook_verified_total", secret="previous") == 1
+    assert svc.metric("ai_cs_webhook_verified_total", secret="current") == 0
+
+
+def test_the_current_secret_is_counted_as_current_during_the_window(start, pg, migrated):
+    svc = rotated(start, pg, migrated, int(time.time()) + 300)
+    assert signed_post(svc, message("new"))[0] == 200
+    assert svc.metric("ai_cs_webhook_verified_total", secret="current") == 1
+    assert svc.metric("ai_cs_webhook_verified_total", secret="previous") == 0
+
+
+def test_the_previous_secret_is_refused_once_the_window_has_closed(start, pg, migrated):
+    svc = rotated(start, pg, migrated, int(time.time()) - 1)
+    code, body = signed_post(svc, message("late"), secret=OLD_SECRET)
+    assert code == 403 and body["code"] == "CS_AUTH_4034", body
+    assert svc.metric("ai_cs_webhook_verified_total", secret="previous") == 0

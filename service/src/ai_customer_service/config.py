@@ -30,6 +30,9 @@ class Config:
     max_skew_seconds: int
     log_level: str
     shutdown_timeout_seconds: int = 20
+    # a rotation window: the secret the upstream signed with before, accepted until previous_until (unix seconds)
+    webhook_secret_previous: str | None = None
+    webhook_secret_previous_until: int = 0
     # the load balancers whose X-Forwarded-For names the client (audit rows, per-caller limits); none: the peer
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(default_factory=tuple)
 
@@ -140,6 +143,12 @@ def from_env(environ: Mapping[str, str] | None = None) -> Config:
     shutdown_raw = env_vars.get("AI_CS_SHUTDOWN_TIMEOUT_SECONDS", "20").strip()
     if not shutdown_raw.isdigit() or not 0 < int(shutdown_raw) <= 3600:
         raise ConfigError(f"invalid AI_CS_SHUTDOWN_TIMEOUT_SECONDS {shutdown_raw!r}: use 1 to 3600 seconds")
+    previous = env_vars.get("AI_CS_WEBHOOK_SECRET_PREVIOUS", "") or None
+    until_raw = env_vars.get("AI_CS_WEBHOOK_SECRET_PREVIOUS_UNTIL", "").strip()
+    if previous and not until_raw.isdigit():
+        raise ConfigError(
+            f"invalid AI_CS_WEBHOOK_SECRET_PREVIOUS_UNTIL {until_raw!r}: use the unix time the rotation window closes"
+        )
     level = env_vars.get("AI_CS_LOG_LEVEL", "info").strip().lower() or "info"
     if level not in LEVELS:
         raise ConfigError(f"invalid AI_CS_LOG_LEVEL {level!r}: use debug, info, warn or error")
@@ -165,4 +174,6 @@ def from_env(environ: Mapping[str, str] | None = None) -> Config:
         log_level=level,
         shutdown_timeout_seconds=int(shutdown_raw),
         trusted_proxies=parse_proxies(env_vars.get("AI_CS_TRUSTED_PROXIES", "")),
+        webhook_secret_previous=previous,
+        webhook_secret_previous_until=int(until_raw) if previous else 0,
     )

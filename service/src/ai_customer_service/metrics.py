@@ -12,6 +12,7 @@ HELP = {
     "ai_cs_http_5xx_total": ("counter", "HTTP responses with a 5xx status."),
     "ai_cs_webhook_requests_total": ("counter", "Webhook calls by result (accepted, duplicate, rejected)."),
     "ai_cs_webhook_rejects_total": ("counter", "Webhook calls refused, by error code."),
+    "ai_cs_webhook_verified_total": ("counter", "Webhook signatures verified, by secret (current, previous)."),
     "ai_cs_handoffs_total": ("counter", "Conversations handed off to a human."),
     "ai_cs_tickets_created_total": ("counter", "Tickets opened."),
     "ai_cs_audit_writes_total": ("counter", "Audit log writes by result (ok, error)."),
@@ -40,6 +41,7 @@ INITIAL = {
     "ai_cs_http_requests_total": {"route": ROUTES, "code": ("500", "503")},
     "ai_cs_webhook_requests_total": {"result": ("accepted", "duplicate", "rejected")},
     "ai_cs_webhook_rejects_total": {"code": REJECT_CODES},
+    "ai_cs_webhook_verified_total": {"secret": ("current", "previous")},
     "ai_cs_audit_writes_total": {"result": ("ok", "error")},
     "ai_cs_audit_suppressed_total": {"code": REJECT_CODES},
 }

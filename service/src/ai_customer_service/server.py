@@ -210,11 +210,16 @@ class App:
             return "CS_AUTH_4032"
         if abs(int(time.time()) - int(timestamp)) > self.config.max_skew_seconds:
             return "CS_AUTH_4033"
-        secret = self.config.webhook_secret or ""
-        signed = bool(secret) and SIGNATURE.fullmatch(signature) is not None
-        if not signed or not hmac.compare_digest(expected_signature(secret, timestamp, body), signature.lower()):
-            return "CS_AUTH_4034"
-        return None
+        # the current secret, then (during a rotation window only) the one the upstream signed with before
+        candidates = [("current", self.config.webhook_secret)]
+        if time.time() < self.config.webhook_secret_previous_until:
+            candidates.append(("previous", self.config.webhook_secret_previous))
+        well_formed = SIGNATURE.fullmatch(signature) is not None
+        for which, secret in candidates if well_formed else ():
+            if secret and hmac.compare_digest(expected_signature(secret, timestamp, body), signature.lower()):
+                self.metrics.inc("ai_cs_webhook_verified_total", secret=which)
+                return None
+        return "CS_AUTH_4034"
 
 
 class DeadlineReader(io.RawIOBase):
