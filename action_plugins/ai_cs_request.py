@@ -22,6 +22,7 @@ if _UTILS not in ansible.module_utils.__path__:  # the project's module_utils, i
 from ansible.module_utils.ai_cs_plan import (  # noqa: E402
     BOUNDS,
     CANARY_NUMBERS,
+    FLAGS,
     RefusedError,
     check_request,
     hook_tasks_problem,
@@ -92,7 +93,7 @@ class ActionModule(ActionBase):
                 args.get("version", ""),
                 options={
                     "batch_size": args.get("batch_size", 1),
-                    **{k: args.get(k, False) for k in ("keep_config", "config_only", "migrate_down")},
+                    **{k: args.get(k, False) for k in FLAGS},
                     "restore_backup": args.get("restore_backup", ""),
                     "confirm": args.get("confirm", ""),
                 },

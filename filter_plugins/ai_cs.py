@@ -44,8 +44,6 @@ for _dependency in ("ai_cs_http", "ai_cs_health", "ai_cs_webhook"):  # what ai_c
     _load(_dependency)
 _release = _load("ai_cs_release")
 
-_ENV_LINE = re.compile(r"^(AI_CS_[A-Z0-9_]+)=(.*)$")
-
 
 def runbook(text: Any) -> dict[str, Any]:
     """The runbook row whose symptom is in text ({} when none): id, table, symptom, cause, fix, severity."""
@@ -63,20 +61,6 @@ def explain(text: Any, cause: str | None = None, fix: str | None = None) -> str:
 
 def diagnose(readings: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     return _diagnose.judge(readings, settings)
-
-
-def env_parse(content: str) -> dict[str, str]:
-    """The service's env file (KEY="value", backslash-escaped, as the release role writes it) as a dict."""
-    parsed = {}
-    for line in (content or "").splitlines():
-        found = _ENV_LINE.match(line.strip())
-        if not found:
-            continue
-        key, value = found.groups()
-        if len(value) >= 2 and value[0] == value[-1] == '"':
-            value = re.sub(r"\\(.)", r"\1", value[1:-1])
-        parsed[key] = value
-    return parsed
 
 
 _ARTIFACT = "ai-customer-service-{version}-linux-amd64.tar.gz"
@@ -140,7 +124,7 @@ class FilterModule:
             "ai_cs_explain": explain,
             "ai_cs_diagnose": diagnose,
             "ai_cs_diagnose_secret_problem": _diagnose.webhook_secret_problem,
-            "ai_cs_env": env_parse,
+            "ai_cs_env": _release.parse_env,
             "ai_cs_artifact": artifact_name,
             "ai_cs_artifact_versions": artifact_versions,
             "ai_cs_migration_versions": migration_versions,

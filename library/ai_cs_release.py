@@ -37,13 +37,19 @@ description:
     runs the signed webhook smoke test directly at the host. a call, its replay byte for byte, an unsigned call, one
     signed with another secret and a stale one must be answered accepted, duplicate, CS_AUTH_4031, CS_AUTH_4034 and
     CS_AUTH_4033. Changes nothing but the smoke test's rows.
+  - I(action=secrets) stages the host's secrets from the vault (I(secrets)) beside the serving ones
+    (I(secrets_file).next, 0600, put in place by the swap) when their values differ, and removes a staged file no
+    longer wanted. When the webhook secret changes, the one the host served is kept as
+    C(AI_CS_WEBHOOK_SECRET_PREVIOUS), which the service accepts until C(AI_CS_WEBHOOK_SECRET_PREVIOUS_UNTIL), now
+    plus I(rotation_window) seconds; later runs keep an open window as it is, and drop it once it closed. Returns
+    C(staged), C(rotation) and C(rotation_until), never a secret.
 version_added: "1.1.0"
 author: ai-customer-service ops (@ai-cs-ops)
 options:
   action:
     description: What to do.
     type: str
-    choices: [switch, back, swap, verify, read]
+    choices: [switch, back, swap, verify, read, secrets]
     default: switch
   version:
     description: (switch, back, swap, verify) The release to switch to, swap to or verify.
@@ -153,8 +159,37 @@ options:
     description: (back) The host's record before the switch, put back once what served before serves again.
     type: dict
     default: {}
+  secrets:
+    description: (secrets) The host's secrets from the vault, C(AI_CS_*) name to value.
+    type: dict
+    default: {}
+  rotation_window:
+    description:
+      - (secrets) Seconds the service keeps accepting webhooks signed with the webhook secret it served before, once
+        the vault's differs; 0 refuses the old one at once (a leaked secret). At most 7 days.
+    type: int
+    default: 0
+  keep_serving:
+    description:
+      - (secrets) Stage nothing, keep the secrets that serve (and remove a staged file), for a config rollback that puts
+        the earlier secrets back itself (I(restore) of target secrets).
+    type: bool
+    default: false
+  sign_with_serving:
+    description:
+      - (switch, verify) Sign the smoke test with the webhook secret the host's I(secrets_file) holds (what the service
+        started with), not I(secret), after a config rollback that put the earlier secrets back.
+    type: bool
+    default: false
+  keep_previous_days:
+    description:
+      - (secrets) Days the secrets a swap replaced (I(secrets_file).previous, and .before-rollback) are kept for a
+        config rollback with its secrets, counted from the replacement; older ones are removed.
+    type: int
+    default: 14
 notes:
-  - Check mode changes nothing; I(action=switch) and I(action=swap) report a change they would make.
+  - Check mode changes nothing; I(action=switch), I(action=swap) and I(action=secrets) report a change they would
+    make.
 """
 
 EXAMPLES = r"""
@@ -180,6 +215,14 @@ EXAMPLES = r"""
     secrets_file: /etc/ai-customer-service/secrets.env
     state_dir: /var/lib/ai-customer-service
     secret: "{{ ai_cs_webhook_secret }}"
+
+- name: Stage this host's secrets, keeping the webhook secret it served for an hour after a rotation
+  ai_cs_release:
+    action: secrets
+    secrets_file: /etc/ai-customer-service/secrets.env
+    secrets:
+      AI_CS_WEBHOOK_SECRET: "{{ ai_cs_webhook_secret }}"
+    rotation_window: 3600
 """
 
 RETURN = r"""
@@ -250,9 +293,42 @@ swapped:
   type: list
   elements: str
   sample: [link, unit]
+staged:
+  description: (secrets) Whether the host's secrets change at its switch (a staged file differs from what serves).
+  returned: action is secrets
+  type: bool
+rotation:
+  description: >-
+    (secrets) The webhook secret's rotation window: opened (this run rotates the secret), open (kept from an earlier
+    run), closed (the previous secret leaves the host at its switch) or none.
+  returned: action is secrets
+  type: str
+rotation_until:
+  description: (secrets) When the window closes, unix seconds (0 with none).
+  returned: action is secrets
+  type: int
+expired:
+  description: (secrets) The kept secrets removed as older than I(keep_previous_days) (.previous, .before-rollback).
+  returned: action is secrets
+  type: list
+  elements: str
 """
 
-from ansible.module_utils.ai_cs_release import Check, Paths, StepError, Switch, back, read, swap, switch, verify
+import time
+
+from ansible.module_utils.ai_cs_release import (
+    Check,
+    Paths,
+    StepError,
+    Switch,
+    back,
+    expire_kept_secrets,
+    read,
+    stage_secrets,
+    swap,
+    switch,
+    verify,
+)
 from ansible.module_utils.ai_cs_runbook import explain
 from ansible.module_utils.basic import AnsibleModule
 
@@ -260,7 +336,11 @@ from ansible.module_utils.basic import AnsibleModule
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "action": {"type": "str", "choices": ["switch", "back", "swap", "verify", "read"], "default": "switch"},
+            "action": {
+                "type": "str",
+                "choices": ["switch", "back", "swap", "verify", "read", "secrets"],
+                "default": "switch",
+            },
             "version": {"type": "str"},
             "mode": {"type": "str", "default": "binary"},
             "from_version": {"type": "str", "default": "none"},
@@ -294,6 +374,11 @@ def main() -> None:
             "cause": {"type": "str", "default": ""},
             "swapped": {"type": "list", "elements": "str", "default": []},
             "record_before": {"type": "dict", "default": {}},
+            "secrets": {"type": "dict", "default": {}, "no_log": True},
+            "rotation_window": {"type": "int", "default": 0},
+            "keep_serving": {"type": "bool", "default": False},
+            "sign_with_serving": {"type": "bool", "default": False},
+            "keep_previous_days": {"type": "int", "default": 14},
         },
         required_if=[
             *(
@@ -302,6 +387,7 @@ def main() -> None:
             ),
             ("action", "verify", ["version"]),
             ("action", "read", ["install_dir", "service"]),
+            ("action", "secrets", ["secrets_file", "secrets"]),
         ],
         supports_check_mode=True,
     )
@@ -309,7 +395,16 @@ def main() -> None:
     paths = Paths(p["install_dir"], p["service"], p["secrets_file"] or "", p["state_dir"] or "", p["fact_file"])
     if p["action"] == "read":
         module.exit_json(changed=False, **read(paths))
-    check = Check(p["base_url"], p["timeout"], p["smoke"], p["secret"], p["max_skew_seconds"], p["smoke_message"])
+    if p["action"] == "secrets":
+        try:
+            vault, now = None if p["keep_serving"] else p["secrets"], int(time.time())
+            expired = expire_kept_secrets(paths, p["keep_previous_days"] * 86400, now, module.check_mode)
+            staged = stage_secrets(paths, vault, p["rotation_window"], now, module.check_mode)
+        except (StepError, OSError) as failed:
+            module.fail_json(msg=str(failed))
+        module.exit_json(**{**staged, "changed": staged["changed"] or bool(expired), "expired": expired})
+    check = Check(p["base_url"], p["timeout"], p["smoke"], p["secret"], p["max_skew_seconds"], p["smoke_message"],
+                  secret_file=paths.secrets_file if p["sign_with_serving"] else "")  # fmt: skip
     if p["action"] == "verify":
         try:
             verify(check, p["version"])

@@ -39,6 +39,12 @@ options:
     type: raw
     default: false
     description: Rollback of the config alone (runbook 6.2).
+  include_secrets:
+    type: raw
+    default: false
+    description: >-
+      With config_only, the host's secrets from before their last change too (runbook 6.2's previous secret); the
+      vault then differs from what serves.
   migrate_down:
     type: raw
     default: false

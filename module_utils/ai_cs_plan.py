@@ -96,6 +96,9 @@ CANARY_NUMBERS = (
 )
 
 
+FLAGS = ("keep_config", "config_only", "include_secrets", "migrate_down")  # the rollback's true/false options
+
+
 @dataclass
 class Request:
     """What the operator asked for, checked: the options as booleans and strings, the switch's batch sizes."""
@@ -104,6 +107,7 @@ class Request:
     version: str
     keep_config: bool = False
     config_only: bool = False
+    include_secrets: bool = False  # with config_only: the host's secrets from before their last change too
     migrate_down: bool = False
     restore_backup: str = ""
     confirm: str = ""
@@ -181,8 +185,13 @@ def batches(spec: Any, fleet: int) -> tuple[list[int], str]:
 def rollback_options_problems(request: Request, flags: dict[str, Any]) -> list[str]:
     """The rollback options' own rules: booleans, the dump's path, which go together, which are rollback's."""
     problems = []
-    if any(not is_boolean(flags[name]) for name in ("keep_config", "config_only", "migrate_down")):
-        problems.append("keep_config, config_only and migrate_down take true or false")
+    if any(not is_boolean(flags.get(name, False)) for name in FLAGS):
+        problems.append("keep_config, config_only, include_secrets and migrate_down take true or false")
+    if request.include_secrets and not request.config_only:
+        problems.append(
+            "include_secrets goes with config_only=true (runbook 6.2: the config rollback, secrets included); a code "
+            "rollback keeps the vault's secrets"
+        )
     restore = request.restore_backup
     if not (restore in ("", "auto") or (DUMP_PATH.fullmatch(restore) and ".." not in restore)):
         problems.append(
@@ -389,6 +398,7 @@ def check_request(
         version=str(version),
         keep_config=is_true(options.get("keep_config", False)),
         config_only=is_true(options.get("config_only", False)),
+        include_secrets=is_true(options.get("include_secrets", False)),
         migrate_down=is_true(options.get("migrate_down", False)),
         restore_backup=str(options.get("restore_backup", "") or ""),
         confirm=str(options.get("confirm", "") or ""),
@@ -398,7 +408,7 @@ def check_request(
     )
     if named and (problem := version_problem(version)):
         raise RefusedError(operation, [problem])
-    flags = {name: options.get(name, False) for name in ("keep_config", "config_only", "migrate_down")}
+    flags = {name: options.get(name, False) for name in FLAGS}
     problems = rollback_options_problems(request, flags)
     problems += [p for p in [fleet_problem(request, [h for h in app_hosts if h not in run_hosts])] if p]
     if operation != "reset":

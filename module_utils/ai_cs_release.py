@@ -265,6 +265,18 @@ class Check:
     secret: str = ""
     max_skew_seconds: int = 300
     message: dict[str, str] = field(default_factory=dict)
+    # set: the smoke test signs with the webhook secret this file holds, the one the service started with (a config
+    # rollback that put the earlier secrets back), not with secret (the vault's)
+    secret_file: str = ""
+
+    def signing_secret(self) -> str:
+        if not self.secret_file:
+            return self.secret
+        try:
+            with open(self.secret_file, encoding="utf-8") as src:
+                return parse_env(src.read()).get(WEBHOOK_SECRET, "")
+        except OSError as failed:
+            raise StepError(SMOKE, f"cannot read the webhook secret the service runs with: {failed}") from None
 
 
 def verify(check: Check, version: str, *, with_smoke: bool = True) -> None:
@@ -285,7 +297,7 @@ def verify(check: Check, version: str, *, with_smoke: bool = True) -> None:
         message = {"channel": "ops-smoke", "open_id": "ops-smoke", "content": "health check", **check.message}
         message.setdefault("message_id", f"smoke-{int(time.time())}")
         url = f"{base}/api/v1/customer-service/webhook"
-        problem, _answers = smoke(url, check.secret, message, max_skew_seconds=check.max_skew_seconds)
+        problem, _answers = smoke(url, check.signing_secret(), message, max_skew_seconds=check.max_skew_seconds)
         if problem:
             raise StepError(SMOKE, problem)
 
@@ -331,6 +343,124 @@ def _write(path: str, text: str, mode_bits: int) -> None:
         out.write(text)
     os.chmod(tmp, mode_bits)
     os.replace(tmp, path)
+
+
+# The host's secrets file, KEY="value" with backslashes and quotes escaped (systemd's EnvironmentFile; the release
+# role's env_file.j2 writes the settings the same way), and the webhook secret's rotation window in it.
+_ENV_LINE = re.compile(r"^(AI_CS_[A-Z0-9_]+)=(.*)$")
+WEBHOOK_SECRET = "AI_CS_WEBHOOK_SECRET"  # noqa: S105 - a setting's name, not a secret
+PREVIOUS_SECRET = "AI_CS_WEBHOOK_SECRET_PREVIOUS"  # noqa: S105 - a setting's name, not a secret
+PREVIOUS_UNTIL = "AI_CS_WEBHOOK_SECRET_PREVIOUS_UNTIL"
+ROTATION_WINDOW_MAX = 7 * 24 * 3600
+
+
+def parse_env(content: str) -> dict[str, str]:
+    """An env file as the release role writes it (KEY="value", backslash-escaped) as a dict; other lines ignored."""
+    parsed = {}
+    for line in (content or "").splitlines():
+        found = _ENV_LINE.match(line.strip())
+        if not found:
+            continue
+        key, value = found.groups()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        parsed[key] = value
+    return parsed
+
+
+def render_env(values: dict[str, str], title: str) -> str:
+    """values as an env file parse_env reads back (a value on one line: a newline would end it early)."""
+    lines = [f"# {title}"]
+    for key in sorted(values):
+        value = str(values[key])
+        if "\n" in value or "\r" in value:
+            raise StepError("secrets", f"{key} holds a line break, which an env file cannot carry; fix: remove it")
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        lines.append(f'{key}="{escaped}"')
+    return "\n".join(lines) + "\n"
+
+
+def secrets_wanted(serving: dict[str, str], vault: dict[str, str], window: int, now: int) -> dict[str, str]:
+    """What the host's secrets file should hold: the vault's secrets and, while a rotation window is open, the
+    webhook secret the host served before the vault's (AI_CS_WEBHOOK_SECRET_PREVIOUS, accepted by the service until
+    AI_CS_WEBHOOK_SECRET_PREVIOUS_UNTIL, unix seconds), so upstreams still signing with it are not refused while they
+    move. A rotation opens a window of window seconds (0: none, the old secret is refused at once); a window still
+    open is kept as it is by later runs; a closed one leaves the file."""
+    wanted = dict(vault)
+    new, old = vault.get(WEBHOOK_SECRET, ""), serving.get(WEBHOOK_SECRET, "")
+    if old and new and old != new:
+        if window > 0:
+            wanted[PREVIOUS_SECRET], wanted[PREVIOUS_UNTIL] = old, str(now + window)
+        return wanted
+    previous, until = serving.get(PREVIOUS_SECRET, ""), serving.get(PREVIOUS_UNTIL, "")
+    if window > 0 and previous and previous != new and until.isdigit() and int(until) > now:
+        wanted[PREVIOUS_SECRET], wanted[PREVIOUS_UNTIL] = previous, until
+    return wanted
+
+
+def expire_kept_secrets(paths: Paths, keep_seconds: int, now: int, check: bool) -> list[str]:
+    """Remove the secrets a swap or a config rollback kept (secrets_file.previous, .before-rollback) once what serves
+    has served keep_seconds: they are kept for a config rollback (-e include_secrets=true) and no longer. The serving
+    file's mtime is when it was staged, just before it replaced them. Returns the suffixes removed."""
+    try:
+        serving_since = os.stat(paths.secrets_file).st_mtime
+    except FileNotFoundError:
+        return []
+    if now - serving_since < keep_seconds:
+        return []
+    removed = [suffix for suffix in (".previous", ".before-rollback") if os.path.exists(paths.secrets_file + suffix)]
+    if not check:
+        for suffix in removed:
+            os.unlink(paths.secrets_file + suffix)
+    return removed
+
+
+def stage_secrets(paths: Paths, vault: dict[str, str] | None, window: int, now: int, check: bool) -> dict[str, Any]:
+    """Stage the host's secrets (secrets_file.next, 0600) when what they should hold differs from what serves, by
+    value (a header or a quoting style is no change); remove a staged file no longer wanted. The swap puts a staged
+    file in place, a batch at a time. vault None: keep what serves (a config rollback that puts the earlier secrets
+    back itself). Returns staged, changed, and the rotation window: rotation_until (unix seconds) and rotation
+    (opened, open, closed or none), never a secret."""
+    if not 0 <= window <= ROTATION_WINDOW_MAX:
+        raise StepError("secrets", f"rotation_window {window} is out of range: 0 to {ROTATION_WINDOW_MAX} seconds")
+    try:
+        with open(paths.secrets_file, encoding="utf-8") as src:
+            serving = parse_env(src.read())
+    except FileNotFoundError:
+        serving = {}
+    wanted = dict(serving) if vault is None else secrets_wanted(serving, vault, window, now)
+    staged = wanted != serving
+    until = int(wanted.get(PREVIOUS_UNTIL, 0) or 0)
+    if until and serving.get(PREVIOUS_UNTIL) != wanted[PREVIOUS_UNTIL]:
+        rotation = "opened"
+    elif until:
+        rotation = "open"
+    elif serving.get(PREVIOUS_SECRET):
+        rotation = "closed"
+    else:
+        rotation = "none"
+    pending = paths.secrets_file + ".next"
+    text = render_env(wanted, "Secrets of this host's service, from the vault (never snapshotted); ai_cs_release")
+    try:
+        with open(pending, encoding="utf-8") as src:
+            current_pending = src.read()
+    except FileNotFoundError:
+        current_pending = None
+    changed = (current_pending != text) if staged else current_pending is not None
+    directory = os.path.dirname(paths.secrets_file)
+    try:
+        private = os.stat(directory).st_mode & 0o777 == 0o700
+    except FileNotFoundError:
+        private = False
+    changed = changed or not private
+    if changed and not check:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)  # root's only, as the files in it
+        if staged:
+            _write(pending, text, 0o600)
+        elif current_pending is not None:
+            os.unlink(pending)
+    return {"staged": staged, "changed": changed, "rotation": rotation, "rotation_until": until}
 
 
 def read_record(paths: Paths) -> dict[str, Any]:

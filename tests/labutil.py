@@ -350,8 +350,9 @@ def haproxy_states(since: float) -> list[str]:
     return [line for line in log.splitlines() if wanted.search(line) and "]: [" not in line]
 
 
-def webhook(message_id: str, url: str = "http://127.0.0.1:18080") -> dict:
-    """A signed webhook through haproxy, signed the runbook's way (openssl)."""
+def webhook(message_id: str, url: str = "http://127.0.0.1:18080", key: str | None = None) -> dict:
+    """A signed webhook through haproxy, signed the runbook's way (openssl), with the lab's secret or key; a refusal
+    answers its body ({"code": "CS_AUTH_4034", ...}) with "http_status" added."""
     body = json.dumps(
         {"channel": "rollback-test", "message_id": message_id, "open_id": "rollback-test", "content": "hello"}
     )
@@ -362,8 +363,11 @@ def webhook(message_id: str, url: str = "http://127.0.0.1:18080") -> dict:
         headers={
             "Content-Type": "application/json",
             "X-CS-Timestamp": timestamp,
-            "X-CS-Signature": openssl_signature(secret("webhook_secret"), timestamp, body),
+            "X-CS-Signature": openssl_signature(key or secret("webhook_secret"), timestamp, body),
         },
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as refused:
+        return {**json.loads(refused.read() or b"{}"), "http_status": refused.code}

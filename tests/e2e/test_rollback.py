@@ -7,6 +7,8 @@ config change behind it); run alone, the module fixture builds that state first.
 
 from __future__ import annotations
 
+import calendar
+import re
 import time
 
 import pytest
@@ -23,6 +25,7 @@ from labutil import (
     playbook,
     print_times,
     recap,
+    secret,
     sql,
     under_load,
     webhook,
@@ -394,3 +397,52 @@ def test_dev_reset_truncates_after_a_backup_when_development_and_confirmed():
     assert rows() == "0" and sql("SELECT version, dirty FROM schema_migrations") == "2|f"
     assert in_host("ai-cs-db", "bash", "-c", f"ls {BACKUPS}/{DB}-development-to-reset-*.pgc").strip()
     assert not exists(APP_HOSTS[0], LOCK)
+
+
+def verified(host: str, which: str) -> float:
+    """ai_cs_webhook_verified_total{secret=which} on one app host's /metrics."""
+    text = in_host(host, "curl", "-sf", "http://127.0.0.1:8080/metrics")
+    found = re.search(rf'^ai_cs_webhook_verified_total{{secret="{which}"}} (\S+)$', text, re.MULTILINE)
+    return float(found.group(1)) if found else -1.0
+
+
+def test_a_rotated_webhook_secret_keeps_the_old_one_for_its_window_under_load(tmp_path):
+    """issue 38 item 2 (runbook 6.2's secret, made safe to rotate): a deploy that changes the webhook secret keeps the
+    one it replaces for ai_cs_webhook_rotation_window_seconds. Under load from an upstream still signing with the old
+    secret (scripts/probe.py reads the lab's secret file, which the rotation does not touch): no CS_AUTH_4034 while the
+    window is open, each host counts those calls as verified by the previous secret, the new secret works at once,
+    and once the window closes the old secret is refused. Then -e include_secrets=true with config_only puts the old
+    secret back (runbook 6.2) and says the vault differs. A window of 0 closes it (the lab's secret back)."""
+    old, new, window = secret("webhook_secret"), "rotated/+=@%" + secret("webhook_secret")[::-1], 75
+    try:
+        with under_load("webhook secret rotation", tmp_path, webhook_share=0.5) as load:
+            proc = playbook("deploy", version="v1.1.0", ai_cs_webhook_secret=new,
+                            ai_cs_webhook_rotation_window_seconds=window)  # fmt: skip
+            assert webhook(f"new-secret-{time.time_ns()}", key=new)["status"] == "accepted"
+        assert proc.returncode == 0, said(proc)[-2000:]
+        until = re.search(r"signing with the previous one are accepted until (\S+Z)", said(proc))
+        assert until, said(proc)[-2000:]  # the summary says when the window closes: stage time + window
+        closes = calendar.timegm(time.strptime(until.group(1), "%Y-%m-%dT%H:%M:%SZ"))
+        assert 0 < closes - time.time() <= window
+        assert load["failed"] == 0, f"the old secret was refused inside its window: {failures(load)}"
+        assert load["webhooks"] >= 50, load
+        for host in APP_HOSTS:
+            assert verified(host, "previous") > 0, f"{host} counted no call verified by the previous secret"
+        assert not leaked(proc.stdout, proc.stderr)
+        time.sleep(max(0.0, closes - time.time()) + 2)
+        late = [webhook(f"old-secret-late-{n}-{time.time_ns()}", key=old) for n in range(6)]
+        assert all(r.get("code") == "CS_AUTH_4034" for r in late), late
+        # runbook 6.2's move: the config rollback with the secrets it served before (the vault still says new)
+        back = playbook("rollback", config_only=True, include_secrets=True, ai_cs_webhook_secret=new)
+        assert back.returncode == 0, said(back)[-2000:]
+        assert "the earlier secrets (secrets.env.previous) serve now, NOT the vault's" in said(back)
+        assert not leaked(back.stdout, back.stderr)
+        assert webhook(f"old-secret-back-{time.time_ns()}", key=old)["status"] == "accepted"
+        assert webhook(f"new-secret-gone-{time.time_ns()}", key=new).get("code") == "CS_AUTH_4034"
+    finally:
+        playbook("deploy", version="v1.1.0", ai_cs_webhook_rotation_window_seconds=0)
+    for host in APP_HOSTS:
+        held = in_host(host, "grep", "-c", "AI_CS_WEBHOOK_SECRET_PREVIOUS", "/etc/ai-customer-service/secrets.env",
+                       check=False)  # fmt: skip
+        assert held.strip() == "0", "a window of 0 leaves no previous secret on the host"
+    assert webhook(f"lab-secret-back-{time.time_ns()}")["status"] == "accepted"

@@ -103,11 +103,20 @@ def test_a_canary_batch_over_one_host_is_just_that_host():
     assert batches("canary,1", 1) == ([1], "")
 
 
-@pytest.mark.parametrize("flag", ["keep_config", "config_only", "migrate_down"])
+@pytest.mark.parametrize("flag", ["keep_config", "config_only", "include_secrets", "migrate_down"])
 def test_rollback_flags_take_true_or_false(flag):
-    flags = {"keep_config": False, "config_only": False, "migrate_down": False, flag: "maybe"}
+    flags = {"keep_config": False, "config_only": False, "include_secrets": False, "migrate_down": False, flag: "maybe"}
     problems = rollback_options_problems(Request("rollback", "v1.0.0"), flags)
-    assert problems == ["keep_config, config_only and migrate_down take true or false"]
+    assert problems == ["keep_config, config_only, include_secrets and migrate_down take true or false"]
+
+
+def test_include_secrets_goes_with_config_only():
+    problems = rollback_options_problems(Request("rollback", "v1.0.0", include_secrets=True), {})
+    assert problems == [
+        "include_secrets goes with config_only=true (runbook 6.2: the config rollback, secrets included); a code "
+        "rollback keeps the vault's secrets"
+    ]
+    assert rollback_options_problems(Request("rollback", "", config_only=True, include_secrets=True), {}) == []
 
 
 @pytest.mark.parametrize("bad", ["auto; rm -rf /", "relative.pgc", "/x/../etc/passwd.pgc", "/x/dump.sql", "/x/a b.pgc"])
