@@ -190,6 +190,7 @@ def put_file(src: str, dest: str, keep: str = "", move: bool = False) -> bool:
         return False
     if keep and os.path.exists(dest):
         shutil.copy2(dest, dest + keep)
+        os.utime(dest + keep)  # its mtime says when it was replaced: what a retention counts from
     if move:
         os.replace(src, dest)
     else:
@@ -399,16 +400,16 @@ def secrets_wanted(serving: dict[str, str], vault: dict[str, str], window: int, 
 
 
 def expire_kept_secrets(paths: Paths, keep_seconds: int, now: int, check: bool) -> list[str]:
-    """Remove the secrets a swap or a config rollback kept (secrets_file.previous, .before-rollback) once what serves
-    has served keep_seconds: they are kept for a config rollback (-e include_secrets=true) and no longer. The serving
-    file's mtime is when it was staged, just before it replaced them. Returns the suffixes removed."""
-    try:
-        serving_since = os.stat(paths.secrets_file).st_mtime
-    except FileNotFoundError:
-        return []
-    if now - serving_since < keep_seconds:
-        return []
-    removed = [suffix for suffix in (".previous", ".before-rollback") if os.path.exists(paths.secrets_file + suffix)]
+    """Remove the secrets a swap or a config rollback kept (secrets_file.previous, .before-rollback) once they were
+    replaced keep_seconds ago (put_file sets a kept file's mtime when it keeps it): they are kept for a config
+    rollback (-e include_secrets=true) and no longer. Returns the suffixes removed."""
+    removed = []
+    for suffix in (".previous", ".before-rollback"):
+        try:
+            if now - os.stat(paths.secrets_file + suffix).st_mtime >= keep_seconds:
+                removed.append(suffix)
+        except FileNotFoundError:
+            continue
     if not check:
         for suffix in removed:
             os.unlink(paths.secrets_file + suffix)

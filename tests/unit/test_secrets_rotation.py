@@ -3,6 +3,8 @@ ai_cs_release): one rule per test, on real files in a temporary directory."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from ansible.module_utils.ai_cs_release import (
     StepError,
     expire_kept_secrets,
     parse_env,
+    put_file,
     render_env,
     stage_secrets,
 )
@@ -143,9 +146,13 @@ def test_keeping_what_serves_stages_nothing_and_removes_a_staged_file(host):
 
 
 def test_the_replaced_secrets_are_kept_for_their_retention_and_removed_after(host):
-    serving(host, AI_CS_POSTGRES_DSN=DSN, AI_CS_WEBHOOK_SECRET=NEW)
-    Path(host.secrets_file + ".previous").write_text(render_env({WEBHOOK_SECRET: OLD}, "replaced"))
-    since = Path(host.secrets_file).stat().st_mtime
+    serving(host, AI_CS_POSTGRES_DSN=DSN, AI_CS_WEBHOOK_SECRET=OLD)
+    Path(host.secrets_file + ".next").write_text(render_env({WEBHOOK_SECRET: NEW}, "staged"))
+    os.utime(host.secrets_file, (1, 1))  # staged long ago: the retention counts from the replacement, not from this
+    swap_secrets = put_file(host.secrets_file + ".next", host.secrets_file, keep=".previous", move=True)
+    assert swap_secrets and parse_env(Path(host.secrets_file + ".previous").read_text())[WEBHOOK_SECRET] == OLD
+    since = Path(host.secrets_file + ".previous").stat().st_mtime
+    assert abs(since - time.time()) < 60, "kept now, not when it was staged"
     assert expire_kept_secrets(host, 86400, int(since) + 100, False) == []
     assert Path(host.secrets_file + ".previous").exists()
     assert expire_kept_secrets(host, 86400, int(since) + 86401, True) == [".previous"], "check mode says it"
