@@ -332,8 +332,8 @@ def test_check_mode_unpacks_nothing_that_fails_its_checksum():
 
 # issue 35 item 3: what the pipeline's steps hand to each other, given with -e (extra vars outrank facts and
 # registered results), steers no destructive step and no target. Each is refused before anything changes.
-_ASKED = {"keep_config": False, "config_only": False, "migrate_down": True, "restore_backup": "auto",
-          "confirm": DB, "batches": [1]}  # fmt: skip
+_ASKED = {"keep_config": False, "config_only": False, "include_secrets": False, "migrate_down": True,
+          "restore_backup": "auto", "confirm": DB, "batches": [1]}  # fmt: skip
 STEERING = [
     ("rollback", {"__pipeline_request": _ASKED}, "about to restore a dump this run's request did not ask for"),
     ("rollback", {"pipeline_request": _ASKED}, "about to restore a dump this run's request did not ask for"),
