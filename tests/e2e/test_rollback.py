@@ -416,7 +416,8 @@ def test_a_rotated_webhook_secret_keeps_the_old_one_for_its_window_under_load(tm
     old, new, window = secret("webhook_secret"), "rotated/+=@%" + secret("webhook_secret")[::-1], 120
     try:
         with under_load("webhook secret rotation", tmp_path, webhook_share=0.5) as load:
-            proc = playbook("deploy", version="v1.1.0", ai_cs_webhook_secret=new,
+            # a config change too (the log level), so the config rollback below has an earlier config to put back
+            proc = playbook("deploy", version="v1.1.0", ai_cs_webhook_secret=new, ai_cs_log_level="debug",
                             ai_cs_webhook_rotation_window_seconds=window)  # fmt: skip
             assert webhook(f"new-secret-{time.time_ns()}", key=new)["status"] == "accepted"
             # haproxy takes turns: both hosts, switched, answer the old secret within the window
