@@ -23,6 +23,7 @@ class ActionModule(ActionBase):
     run. Outside a pipeline run (role backup on its own), nothing is renewed."""
 
     TRANSFERS_FILES = False
+    _supports_async = True  # a rollback's dump runs beside its switch (role backup, start.yml then wait.yml)
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
@@ -30,4 +31,6 @@ class ActionModule(ActionBase):
         state = RunState.find()
         if state and state.has("run"):
             args["fence_run_id"] = state.read("run")["run_id"]
-        return {**result, **self._execute_module("ai_cs_backup", module_args=args, task_vars=task_vars)}
+        wrap_async = bool(self._task.async_val) and not self._connection.has_native_async  # cleanup() keeps its tmp
+        done = self._execute_module("ai_cs_backup", module_args=args, task_vars=task_vars, wrap_async=wrap_async)
+        return {**result, **done}

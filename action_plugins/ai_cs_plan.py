@@ -14,7 +14,7 @@ _UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
 if _UTILS not in ansible.module_utils.__path__:  # the project's module_utils, importable on the controller too
     ansible.module_utils.__path__.append(_UTILS)
 
-from ansible.module_utils.ai_cs_plan import RefusedError, choose_targets  # noqa: E402
+from ansible.module_utils.ai_cs_plan import RefusedError, beside_backup, choose_targets  # noqa: E402
 from ansible.module_utils.ai_cs_runstate import NoRunStateError, RunState  # noqa: E402
 
 
@@ -65,7 +65,8 @@ class ActionModule(ActionBase):
     def _database(self, task_vars: dict[str, Any]) -> dict[str, Any]:
         """Before the database step changes anything under the fleet: what it is about to do (restore, down) must be
         what the operator's request asked for (the run's state, not a variable), and a change under every app host
-        needs every app host in the play (magic variables, which -e cannot set)."""
+        needs every app host in the play (magic variables, which -e cannot set). Also says whether a rollback takes
+        its safety backup beside the switch (backup_beside: the request's rollback_backup, from the state)."""
         args = self._task.args
         try:
             state = RunState.current()
@@ -91,7 +92,17 @@ class ActionModule(ActionBase):
             cause = "cause: a variable the pipeline reads was given with -e, or --limit"
             return {"failed": True, "msg": f"{'; '.join(problems)} ({cause}; fix: run the whole playbook without "
                     "them). Nothing was changed."}  # fmt: skip
-        return {"changed": False, "restore": restore, "down": down}
+        changing = [str(h) for h in args.get("changing") or []]
+        planned = state.read("plan")["hosts"] if state.has("plan") else {}
+        return {
+            "changed": False,
+            "restore": restore,
+            "down": down,
+            "backup_beside": beside_backup(request, changing, restore, down),
+            # the dump is named for what the first changing host leaves and goes to (the plan's, not a fact's)
+            "backup_from": next((planned[h]["from"] for h in changing if h in planned), ""),
+            "backup_to": next((planned[h]["target"] for h in changing if h in planned), ""),
+        }
 
     def _host(self, task_vars: dict[str, Any]) -> dict[str, Any]:
         """This host's target and what it serves, as the later steps will use them (target, serving), must be the

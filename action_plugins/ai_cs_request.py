@@ -22,6 +22,7 @@ if _UTILS not in ansible.module_utils.__path__:  # the project's module_utils, i
 from ansible.module_utils.ai_cs_plan import (  # noqa: E402
     BOUNDS,
     CANARY_NUMBERS,
+    FLAG_DEFAULTS,
     FLAGS,
     RefusedError,
     check_request,
@@ -93,7 +94,7 @@ class ActionModule(ActionBase):
                 args.get("version", ""),
                 options={
                     "batch_size": args.get("batch_size", 1),
-                    **{k: args.get(k, False) for k in FLAGS},
+                    **{k: args.get(k, FLAG_DEFAULTS.get(k, False)) for k in FLAGS},
                     "restore_backup": args.get("restore_backup", ""),
                     "confirm": args.get("confirm", ""),
                 },

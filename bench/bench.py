@@ -12,8 +12,10 @@ project's load prober (scripts/probe.py through haproxy, 50 requests/s, a quarte
   no-op       deploy.yml of the version already serving
   config      deploy.yml of the same version with a changed setting (ai_cs_log_level=debug)
   config-rb   rollback.yml config_only=true (runbook 6.2: the config before that change)
-  rollback    rollback.yml v1.0.0 (code, a release on disk)
+  rollback    rollback.yml v1.0.0 (code, a release on disk; its safety backup dumped beside the switch)
   diagnose    diagnose.yml (the 60-second diagnostic)
+  rollback-nb rollback.yml v1.0.0 with rollback_backup=false (after an unmeasured rollback to v1.1.0, also without):
+              the rollback above less its safety backup, so the report says what the backup costs
 first, once, the load alone (the prober for LOAD_ALONE seconds with nothing else run: what the fleet's services, the
 database and haproxy carry on this machine before any playbook runs; where it already fails requests or answers
 slowly, the operations' failed requests on that fleet measure the machine, and the report says so);
@@ -72,6 +74,7 @@ OPERATIONS = [
     "config",
     "config-rb",
     "rollback",
+    "rollback-nb",
     "diagnose",
     "bare-swap",
     "runbook-rb",
@@ -85,6 +88,7 @@ LABELS = {
     "config": "deploy (config change)",
     "config-rb": "rollback (config only)",
     "rollback": "rollback (code, on disk)",
+    "rollback-nb": "rollback (code, on disk), no safety backup",
     "diagnose": "diagnose",
     "bare-swap": "bare swap (ansistrano-like)",
     "runbook-rb": "runbook 6.1 by hand",
@@ -103,6 +107,7 @@ FLOOR = {
     "upgrade": ("dump", "restore_read", "fetch", "migration", "ready"),
     "bare-swap": ("fetch", "ready"),
     "rollback": ("ready",),
+    "rollback-nb": ("ready",),
     "config-rb": ("ready",),
     "config": ("ready",),
     "runbook-rb": ("ready",),
@@ -285,7 +290,11 @@ class Bench:
             "config-rb": ("playbooks/rollback.yml", batch, {"version": NEW, "config_only": True}),
             "rollback": ("playbooks/rollback.yml", batch, {"version": OLD}),
             "diagnose": ("playbooks/diagnose.yml", [], {}),
+            # back to v1.1.0 (not timed), then the rollback above without its safety backup
+            "forward": ("playbooks/rollback.yml", batch, {"version": NEW, "rollback_backup": False}),
+            "rollback-nb": ("playbooks/rollback.yml", batch, {"version": OLD, "rollback_backup": False}),
         }
+        only = self.args.only
 
         def action(operation: str, strategy: str | None = None):
             path, extra, variables = plays[operation]
@@ -296,7 +305,12 @@ class Bench:
 
         for rep in range(1, self.args.reps + 1):
             for operation in plays:
-                self.measured(fleet, operation, rep, action(operation))
+                if operation == "forward" and (not only or "rollback-nb" in only):
+                    action(operation)()
+                elif operation != "forward" and (not only or operation in only):
+                    self.measured(fleet, operation, rep, action(operation))
+        if only:  # the operations asked for, alone
+            return
         for rep in range(1, self.args.linear_reps + 1):  # from v1.0.0 (the rollback above), back to it
             for operation, base in LINEAR.items():
                 self.measured(fleet, operation, rep, action(base, "linear"))
@@ -647,6 +661,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=int(os.environ.get("BENCH_LINEAR_REPS", "1")),
         help="runs of upgrade, rollback and diagnose with ansible's own linear strategy (0: none)",
     )
+    parser.add_argument(
+        "--only",
+        default=os.environ.get("BENCH_ONLY", ""),
+        help="the playbook operations to time, by name (e.g. upgrade,rollback,rollback-nb: the rollback's backup "
+        "with and without); none of the linear and baseline runs. Default: all",
+    )
     parser.add_argument("--out", default=str(ROOT / "build/bench"), help="where results go")
     parser.add_argument("--report-only", action="store_true", help="write the table and plot from results.json")
     args = parser.parse_args(argv)
@@ -661,6 +681,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         or not 0 <= args.linear_reps <= 20
     ):
         parser.error("--hosts take 1-16 each, --reps 1-20, --linear-reps 0-20, --db-mb 1-8192")
+    args.only = [o for o in str(args.only).split(",") if o]
+    if unknown := [o for o in args.only if o not in OPERATIONS or o in LINEAR or o in ("bare-swap", "runbook-rb")]:
+        parser.error(f"--only takes playbook operations ({', '.join(OPERATIONS[:7])}), got {', '.join(unknown)}")
     problems = [pipeline_batches(args.batch, n)[1] for n in args.hosts]
     if any(problems):
         parser.error(f"--batch is a deploy_batch_size for every fleet size: {next(p for p in problems if p)}")

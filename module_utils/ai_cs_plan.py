@@ -73,6 +73,7 @@ BOUNDS = (
     Bound("deploy_lock_lease_seconds", 5, 86400, whole=True, what="the deploy lock's lease, in seconds"),
     Bound("release_keep", 1, 999, whole=True, what="the newest releases kept on each app host"),
     Bound("backup_keep", 1, 999, whole=True, what="the newest verified dumps kept on the backup host"),
+    Bound("pipeline_rollback_backup_seconds", 60, 86400, whole=True, what="seconds a rollback's dump may run"),
     Bound("migrate_lock_timeout", 1, 3600, whole=True, what="seconds a migration waits for the migration lock"),
     Bound("migrate_statement_lock_timeout", 0, 600, whole=True, what="seconds a migration statement waits for a lock"),
     Bound("migrate_statement_timeout", 0, 86400, whole=True, what="seconds a migration statement may run, 0 none"),
@@ -96,7 +97,8 @@ CANARY_NUMBERS = (
 )
 
 
-FLAGS = ("keep_config", "config_only", "include_secrets", "migrate_down")  # the rollback's true/false options
+FLAGS = ("keep_config", "config_only", "include_secrets", "migrate_down", "rollback_backup")  # rollback's true/false
+FLAG_DEFAULTS = {"rollback_backup": True}  # the others are false unless asked for
 
 
 @dataclass
@@ -109,6 +111,7 @@ class Request:
     config_only: bool = False
     include_secrets: bool = False  # with config_only: the host's secrets from before their last change too
     migrate_down: bool = False
+    rollback_backup: bool = True  # runbook 6.1 step 3: a safety backup beside a rollback's switch (false: none)
     restore_backup: str = ""
     confirm: str = ""
     batches: list[int] = field(default_factory=lambda: [1])
@@ -185,8 +188,10 @@ def batches(spec: Any, fleet: int) -> tuple[list[int], str]:
 def rollback_options_problems(request: Request, flags: dict[str, Any]) -> list[str]:
     """The rollback options' own rules: booleans, the dump's path, which go together, which are rollback's."""
     problems = []
-    if any(not is_boolean(flags.get(name, False)) for name in FLAGS):
-        problems.append("keep_config, config_only, include_secrets and migrate_down take true or false")
+    if any(not is_boolean(flags.get(name, FLAG_DEFAULTS.get(name, False))) for name in FLAGS):
+        problems.append(
+            "keep_config, config_only, include_secrets, migrate_down and rollback_backup take true or false"
+        )
     if request.include_secrets and not request.config_only:
         problems.append(
             "include_secrets goes with config_only=true (runbook 6.2: the config rollback, secrets included); a code "
@@ -205,10 +210,24 @@ def rollback_options_problems(request: Request, flags: dict[str, Any]) -> list[s
             "config_only changes the config alone; it does not go with keep_config, restore_backup or migrate_down"
         )
     if request.operation != "rollback" and (
-        restore or request.migrate_down or request.keep_config or request.config_only
+        restore or request.migrate_down or request.keep_config or request.config_only or not request.rollback_backup
     ):
-        problems.append("keep_config, config_only, restore_backup and migrate_down are rollback options")
+        problems.append(
+            "keep_config, config_only, restore_backup, migrate_down and rollback_backup are rollback options"
+        )
     return problems
+
+
+def beside_backup(request: dict[str, Any], changing: list[str], restore: bool, down: bool) -> bool:
+    """Whether a rollback dumps the database beside its switch (runbook 6.1 step 3, "optional, recommended"): by
+    default (rollback_backup=false skips it), when some host changes; not beside a restore or down migrations, which
+    take their safety backup first, with the service stopped."""
+    return (
+        request.get("operation") == "rollback"
+        and bool(request.get("rollback_backup", True))
+        and not (restore or down)
+        and len(changing) > 0
+    )
 
 
 def fleet_problem(request: Request, outside: list[str]) -> str:
@@ -400,6 +419,7 @@ def check_request(
         config_only=is_true(options.get("config_only", False)),
         include_secrets=is_true(options.get("include_secrets", False)),
         migrate_down=is_true(options.get("migrate_down", False)),
+        rollback_backup=is_true(options.get("rollback_backup", True)),
         restore_backup=str(options.get("restore_backup", "") or ""),
         confirm=str(options.get("confirm", "") or ""),
     )
@@ -408,7 +428,7 @@ def check_request(
     )
     if named and (problem := version_problem(version)):
         raise RefusedError(operation, [problem])
-    flags = {name: options.get(name, False) for name in FLAGS}
+    flags = {name: options.get(name, FLAG_DEFAULTS.get(name, False)) for name in FLAGS}
     problems = rollback_options_problems(request, flags)
     problems += [p for p in [fleet_problem(request, [h for h in app_hosts if h not in run_hosts])] if p]
     if operation != "reset":

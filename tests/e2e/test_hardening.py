@@ -214,7 +214,7 @@ def test_an_interrupted_switch_is_undone_by_the_next_run():
     [
         ("preflight", r"TASK \[preflight : host \| Read what listens", True),
         ("stage", r"TASK \[release : Look for the release on disk", True),  # runs whether or not it is staged
-        ("backup", r"TASK \[backup : Dump, verify and seal", True),
+        ("backup", r"TASK \[backup : start \| Dump, verify and seal", True),
         # cut off during the first batch: the second never starts; the run ends without a rescue, its lease expires
         ("switch", r"TASK \[pipeline : switch \| Swap, restart, verify and record", False),
     ],

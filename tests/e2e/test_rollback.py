@@ -187,6 +187,36 @@ def test_config_only_rollback_brings_back_the_earlier_config_then_changes_nothin
     assert all(r["changed"] == 0 and r["failed"] == 0 for r in recap(again.stdout).values())
 
 
+def test_a_code_rollback_dumps_the_database_beside_its_switch_under_load(tmp_path):
+    """issue 38 item 1, runbook 6.1 step 3 ("optional, recommended"): a plain code rollback takes a safety backup by
+    default, dumped while the batches switch (the rollback keeps the schema), sealed before the lock is released,
+    recorded and named in the summary; -e rollback_backup=false takes none."""
+    with under_load("code rollback with its safety backup", tmp_path) as load:
+        proc = rollback(version="v1.0.0")
+    assert load["failed"] == 0, failures(load)
+    named = rf"safety backup: ai-cs-db:(\S+/{DB}-v1\.1\.0-to-v1\.0\.0-\S+\.pgc) \([^)]*\), dumped beside the switch"
+    taken = re.search(named, said(proc))
+    assert taken, said(proc)[-3000:]
+    out = proc.stdout
+    started = out.index("TASK [backup : start | Dump, verify and seal")
+    switched = out.index("TASK [pipeline : switch | Swap, restart, verify and record")
+    waited = out.index("TASK [backup : wait | Wait for pg_dump (started before the switch)")
+    released = out.rindex("TASK [deploy_lock : release")
+    assert started < switched < waited < released, "dumped beside the switch, sealed before the lock went"
+    assert "| safety backup wait + seal " in said(proc)
+    checked = in_host("ai-cs-db", "bash", "-c", f"cd {BACKUPS} && sha256sum -c {taken[1]}.sha256")
+    assert checked.strip().endswith(": OK")
+    for host in APP_HOSTS:
+        assert current(host) == "releases/v1.0.0" and active(host) == "active"
+        assert history(host)[-1]["backup"] == taken[1]
+    assert not exists(APP_HOSTS[0], LOCK)
+    dumps = in_host("ai-cs-db", "ls", BACKUPS)
+    back = rollback(version="v1.1.0", rollback_backup=False)
+    assert "safety backup: none (rollback_backup=false)" in said(back)
+    assert in_host("ai-cs-db", "ls", BACKUPS) == dumps, "no dump with rollback_backup=false"
+    assert [current(h) for h in APP_HOSTS] == ["releases/v1.1.0"] * len(APP_HOSTS)
+
+
 def test_restore_needs_the_confirmation_and_loses_only_what_came_after_the_backup_and_shows_no_secret():
     # auto: the newest backup taken when v1.0.0 was left
     backup = in_host("ai-cs-db", "bash", "-c", f"ls -t {BACKUPS}/{DB}-v1.0.0-to-*.pgc | head -1").strip()

@@ -9,6 +9,7 @@ from ansible.module_utils.ai_cs_plan import (
     Request,
     alertmanager_problem,
     batches,
+    beside_backup,
     bounds_problems,
     canary_problems,
     check_request,
@@ -103,11 +104,44 @@ def test_a_canary_batch_over_one_host_is_just_that_host():
     assert batches("canary,1", 1) == ([1], "")
 
 
-@pytest.mark.parametrize("flag", ["keep_config", "config_only", "include_secrets", "migrate_down"])
+@pytest.mark.parametrize("flag", ["keep_config", "config_only", "include_secrets", "migrate_down", "rollback_backup"])
 def test_rollback_flags_take_true_or_false(flag):
     flags = {"keep_config": False, "config_only": False, "include_secrets": False, "migrate_down": False, flag: "maybe"}
     problems = rollback_options_problems(Request("rollback", "v1.0.0"), flags)
-    assert problems == ["keep_config, config_only, include_secrets and migrate_down take true or false"]
+    assert problems == [
+        "keep_config, config_only, include_secrets, migrate_down and rollback_backup take true or false"
+    ]
+
+
+def test_a_rollback_takes_its_safety_backup_unless_told_not_to():
+    assert request(operation="rollback", version="v1.0.0").rollback_backup is True
+    assert request(operation="rollback", version="v1.0.0", rollback_backup="false").rollback_backup is False
+
+
+def test_skipping_the_rollback_backup_is_refused_on_a_deploy():
+    assert "rollback_backup are rollback options" in refused(rollback_backup=False)
+
+
+def test_a_rollback_dumps_beside_its_switch_when_a_host_changes():
+    assert beside_backup({"operation": "rollback", "rollback_backup": True}, ["app1"], False, False) is True
+
+
+def test_a_rollback_that_changes_no_host_takes_no_backup():
+    assert beside_backup({"operation": "rollback", "rollback_backup": True}, [], False, False) is False
+
+
+def test_a_rollback_told_not_to_takes_no_backup_beside_its_switch():
+    assert beside_backup({"operation": "rollback", "rollback_backup": False}, ["app1"], False, False) is False
+
+
+@pytest.mark.parametrize(("restore", "down"), [(True, False), (False, True)])
+def test_a_restore_or_down_migration_takes_its_backup_first_not_beside(restore, down):
+    # they dump with the service stopped, before the database changes (database_rollback.yml)
+    assert beside_backup({"operation": "rollback", "rollback_backup": True}, ["app1"], restore, down) is False
+
+
+def test_a_deploy_dumps_before_its_migrations_not_beside_its_switch():
+    assert beside_backup({"operation": "deploy", "rollback_backup": True}, ["app1"], False, False) is False
 
 
 def test_include_secrets_goes_with_config_only():
