@@ -21,8 +21,8 @@ from ansible.module_utils.ai_cs_runstate import NoRunStateError, RunState  # noq
 class ActionModule(ActionBase):
     """Reads the run (request step) and each host's read (ai_cs_release action read) from the run's state, never from
     variables; refuses a host that was not read in this run (a step skipped by --start-at-task or --tags); decides
-    each host's target (module_utils/ai_cs_plan.py choose_targets) and keeps the plan in the run's state, where the
-    switch reads it."""
+    each host's target (module_utils/ai_cs_plan.py choose_targets) and whether a rollback dumps the database beside
+    its switch (beside_backup), and keeps the plan in the run's state, where the switch reads it."""
 
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -53,20 +53,20 @@ class ActionModule(ActionBase):
                     "the whole playbook. Nothing was changed."}  # fmt: skip
         except (RefusedError, NoRunStateError) as refusal:
             return {**result, "failed": True, "msg": str(refusal)}
-        plan = {
+        plan: dict[str, Any] = {
             "hosts": {
                 h: {"target": targets[h], "from": servings[h]["version"], "from_mode": servings[h]["mode"]}
                 for h in hosts
             }
         }
+        plan["backup"] = beside_backup(request, plan["hosts"])  # a rollback's safety backup, beside its switch
         state.write("plan", plan)
         return {**result, "changed": False, **plan}
 
     def _database(self, task_vars: dict[str, Any]) -> dict[str, Any]:
         """Before the database step changes anything under the fleet: what it is about to do (restore, down) must be
         what the operator's request asked for (the run's state, not a variable), and a change under every app host
-        needs every app host in the play (magic variables, which -e cannot set). Also says whether a rollback takes
-        its safety backup beside the switch (backup_beside: the request's rollback_backup, from the state)."""
+        needs every app host in the play (magic variables, which -e cannot set)."""
         args = self._task.args
         try:
             state = RunState.current()
@@ -92,17 +92,7 @@ class ActionModule(ActionBase):
             cause = "cause: a variable the pipeline reads was given with -e, or --limit"
             return {"failed": True, "msg": f"{'; '.join(problems)} ({cause}; fix: run the whole playbook without "
                     "them). Nothing was changed."}  # fmt: skip
-        changing = [str(h) for h in args.get("changing") or []]
-        planned = state.read("plan")["hosts"] if state.has("plan") else {}
-        return {
-            "changed": False,
-            "restore": restore,
-            "down": down,
-            "backup_beside": beside_backup(request, changing, restore, down),
-            # the dump is named for what the first changing host leaves and goes to (the plan's, not a fact's)
-            "backup_from": next((planned[h]["from"] for h in changing if h in planned), ""),
-            "backup_to": next((planned[h]["target"] for h in changing if h in planned), ""),
-        }
+        return {"changed": False, "restore": restore, "down": down}
 
     def _host(self, task_vars: dict[str, Any]) -> dict[str, Any]:
         """This host's target and what it serves, as the later steps will use them (target, serving), must be the

@@ -218,16 +218,22 @@ def rollback_options_problems(request: Request, flags: dict[str, Any]) -> list[s
     return problems
 
 
-def beside_backup(request: dict[str, Any], changing: list[str], restore: bool, down: bool) -> bool:
-    """Whether a rollback dumps the database beside its switch (runbook 6.1 step 3, "optional, recommended"): by
-    default (rollback_backup=false skips it), when some host changes; not beside a restore or down migrations, which
-    take their safety backup first, with the service stopped."""
-    return (
+def beside_backup(request: dict[str, Any], plan_hosts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Whether a rollback dumps the database beside its switch (runbook 6.1 step 3, "optional, recommended"), and
+    what the dump is named for: by default (rollback_backup=false skips it), when the plan moves a host to another
+    version. Not for a config-only rollback (runbook 6.2 takes none), nor beside a restore or down migrations,
+    which take their safety backup first, with the service stopped.
+    Returns {"beside": bool, "from": version left, "to": target} (the first host that changes version)."""
+    changing = [h for h, p in sorted(plan_hosts.items()) if p.get("target") != p.get("from")]
+    beside = (
         request.get("operation") == "rollback"
         and bool(request.get("rollback_backup", True))
-        and not (restore or down)
+        and not request.get("config_only")
+        and not (request.get("restore_backup") or request.get("migrate_down"))
         and len(changing) > 0
     )
+    first = plan_hosts[changing[0]] if changing else {}
+    return {"beside": beside, "from": str(first.get("from", "")), "to": str(first.get("target", ""))}
 
 
 def fleet_problem(request: Request, outside: list[str]) -> str:

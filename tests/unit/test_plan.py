@@ -122,26 +122,41 @@ def test_skipping_the_rollback_backup_is_refused_on_a_deploy():
     assert "rollback_backup are rollback options" in refused(rollback_backup=False)
 
 
-def test_a_rollback_dumps_beside_its_switch_when_a_host_changes():
-    assert beside_backup({"operation": "rollback", "rollback_backup": True}, ["app1"], False, False) is True
+ROLLBACK = {"operation": "rollback", "rollback_backup": True}
+MOVES = {"app1": {"from": "v1.1.0", "target": "v1.0.0"}, "app2": {"from": "v1.1.0", "target": "v1.0.0"}}
+STAYS = {"app1": {"from": "v1.0.0", "target": "v1.0.0"}, "app2": {"from": "v1.0.0", "target": "v1.0.0"}}
 
 
-def test_a_rollback_that_changes_no_host_takes_no_backup():
-    assert beside_backup({"operation": "rollback", "rollback_backup": True}, [], False, False) is False
+def test_a_rollback_dumps_beside_its_switch_named_for_what_it_leaves():
+    assert beside_backup(ROLLBACK, MOVES) == {"beside": True, "from": "v1.1.0", "to": "v1.0.0"}
+
+
+def test_the_dump_is_named_for_a_host_that_changes_version_not_one_already_there():
+    half = {"app1": {"from": "v1.0.0", "target": "v1.0.0"}, "app2": {"from": "v1.1.0", "target": "v1.0.0"}}
+    assert beside_backup(ROLLBACK, half) == {"beside": True, "from": "v1.1.0", "to": "v1.0.0"}
+
+
+def test_a_rollback_that_moves_no_host_takes_no_backup():
+    assert beside_backup(ROLLBACK, STAYS)["beside"] is False
 
 
 def test_a_rollback_told_not_to_takes_no_backup_beside_its_switch():
-    assert beside_backup({"operation": "rollback", "rollback_backup": False}, ["app1"], False, False) is False
+    assert beside_backup({**ROLLBACK, "rollback_backup": False}, MOVES)["beside"] is False
 
 
-@pytest.mark.parametrize(("restore", "down"), [(True, False), (False, True)])
-def test_a_restore_or_down_migration_takes_its_backup_first_not_beside(restore, down):
+def test_a_config_only_rollback_takes_no_backup():
+    # runbook 6.2 takes none: only the settings change
+    assert beside_backup({**ROLLBACK, "config_only": True}, STAYS)["beside"] is False
+
+
+@pytest.mark.parametrize("option", [{"restore_backup": "auto"}, {"migrate_down": True}])
+def test_a_restore_or_down_migration_takes_its_backup_first_not_beside(option):
     # they dump with the service stopped, before the database changes (database_rollback.yml)
-    assert beside_backup({"operation": "rollback", "rollback_backup": True}, ["app1"], restore, down) is False
+    assert beside_backup({**ROLLBACK, **option}, MOVES)["beside"] is False
 
 
 def test_a_deploy_dumps_before_its_migrations_not_beside_its_switch():
-    assert beside_backup({"operation": "deploy", "rollback_backup": True}, ["app1"], False, False) is False
+    assert beside_backup({**ROLLBACK, "operation": "deploy"}, MOVES)["beside"] is False
 
 
 def test_include_secrets_goes_with_config_only():
