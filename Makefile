@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test check setup image lab lab-down lint sanity pytest molecule clean ee bench
+.PHONY: demo test check setup setup-controller image lab lab-down lint sanity pytest molecule clean ee bench
 
 ## demo: fresh machine -> toolchain -> image -> lab -> the main job on the lab
 demo: lab
@@ -13,7 +13,7 @@ demo: lab
 test:
 	./scripts/test.sh
 
-## check: lint, sanity and the unit tests: no lab, no root, no set-up step (needs the .venv make setup made)
+## check: lint, sanity and the unit tests: no lab, no root (needs the .venv make setup or make setup-controller made)
 check:
 	./scripts/lint.sh
 	./scripts/sanity.sh
@@ -21,6 +21,11 @@ check:
 
 setup:
 	./scripts/setup.sh
+
+## setup-controller: an operator's machine, no root, no podman: .venv with what deploy/rollback/diagnose and
+## `make check` need (requirements-controller.txt) and the collections checked (docs/production.md)
+setup-controller:
+	./scripts/setup-controller.sh
 
 image: setup
 	./lab/image/build.sh
