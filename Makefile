@@ -17,7 +17,7 @@ test:
 check:
 	./scripts/lint.sh
 	./scripts/sanity.sh
-	pytest -m unit -p no:cacheprovider -q
+	pytest -m unit -p no:cacheprovider -q tests/unit
 
 setup:
 	./scripts/setup.sh

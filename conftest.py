@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,7 +15,8 @@ ROOT = Path(__file__).resolve().parent
 for path in (ROOT / "tests", ROOT / "service", ROOT / "service" / "tests"):
     sys.path.insert(0, str(path))
 
-from pgcluster import PgCluster  # noqa: E402
+if TYPE_CHECKING:  # imported where a test needs it: the unit tests run without psycopg2 (make setup-controller)
+    from pgcluster import PgCluster
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -28,6 +30,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def pg() -> Iterator[PgCluster]:
+    from pgcluster import PgCluster  # noqa: PLC0415 - tests/pgcluster.py needs psycopg2, which unit tests do not
+
     cluster = PgCluster()
     yield cluster
     cluster.destroy()

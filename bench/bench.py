@@ -304,7 +304,12 @@ class Bench:
             return lambda: self.playbook(path, *extra, strategy=strategy, verdict=verdict, **variables)
 
         for rep in range(1, self.args.reps + 1):
-            for operation in plays:
+            order = list(plays)
+            if rep % 2 == 0:  # every other rep the rollback without its backup runs first, right after the upgrade,
+                # so that neither variant always follows the same operation (an upgrade leaves the machine busier)
+                first, second = order.index("rollback"), order.index("rollback-nb")
+                order[first], order[second] = "rollback-nb", "rollback"
+            for operation in order:
                 if operation == "forward" and (not only or "rollback-nb" in only):
                     action(operation)()
                 elif operation != "forward" and (not only or operation in only):

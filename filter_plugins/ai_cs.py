@@ -1,7 +1,7 @@
 # Copyright: ai-customer-service contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters for the playbooks and roles: the runbook judge, the service's env file, artifact and migration names,
-a registry's auth file, the merged options of role entry points.
+a registry's auth file, the merged options of role entry points, a run's report (JSON, Markdown).
 
 Each act lives once, in module_utils/ (shared with the modules that run on hosts); these filters only expose it
 to templates on the controller.
@@ -43,6 +43,7 @@ _dsn = _load("ai_cs_dsn")
 for _dependency in ("ai_cs_http", "ai_cs_health", "ai_cs_webhook"):  # what ai_cs_release imports, in order
     _load(_dependency)
 _release = _load("ai_cs_release")
+_report = _load("ai_cs_report")
 
 
 def runbook(text: Any) -> dict[str, Any]:
@@ -133,4 +134,6 @@ class FilterModule:
             "ai_cs_registry_auth": registry_auth,
             "ai_cs_image_digests": _release.Image.digests,
             "ai_cs_role_options": role_options,
+            "ai_cs_run_report": _report.run_report,
+            "ai_cs_run_markdown": _report.report_markdown,
         }

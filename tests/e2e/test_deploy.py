@@ -341,6 +341,13 @@ def test_unhealthy_release_is_rolled_back_and_marked_bad(fixture, cause, tmp_pat
     assert "Rolled back automatically: v1.1.0 is serving again and verified ready" in proc.stdout
     assert current("ai-cs-app1") == "releases/v1.1.0"
     assert current("ai-cs-app2") == "releases/v1.1.0", "the second batch must never start"
+    # issue 37 item 4: the failed run's report on the controller, for CI logs and chat
+    report = json.loads((ROOT / "build/runs/latest.json").read_text())
+    assert (report["operation"], report["version"], report["result"]) == ("deploy", fixture, "failed")
+    assert "failed on ai-cs-app1 at 'Wait for live, ready and the expected version'" in report["failure"]
+    assert {h: r["outcome"] for h, r in report["hosts"].items()} == {"ai-cs-app1": "rolled_back",
+                                                                     "ai-cs-app2": "not_reached"}  # fmt: skip
+    assert (ROOT / f"build/runs/{report['run_id']}.md").read_text().startswith(f"### ❌ deploy {fixture}: failed")
     bad = json.loads(in_host("ai-cs-app1", "cat", f"/opt/ai-customer-service/releases/{fixture}/.bad"))
     assert bad["version"] == fixture
     last = history("ai-cs-app1")[-1]

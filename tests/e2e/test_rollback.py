@@ -8,6 +8,7 @@ config change behind it); run alone, the module fixture builds that state first.
 from __future__ import annotations
 
 import calendar
+import json
 import re
 import time
 
@@ -210,6 +211,11 @@ def test_a_code_rollback_dumps_the_database_beside_its_switch_under_load(tmp_pat
         assert current(host) == "releases/v1.0.0" and active(host) == "active"
         assert history(host)[-1]["backup"] == taken[1]
     assert not exists(APP_HOSTS[0], LOCK)
+    report = json.loads((ROOT / "build/runs/latest.json").read_text())  # issue 37 item 4: the run's report
+    assert (report["operation"], report["version"], report["result"]) == ("rollback", "v1.0.0", "success")
+    assert report["backup"]["file"] == taken[1] and report["options"]["rollback_backup"] is True
+    assert {h: r["outcome"] for h, r in report["hosts"].items()} == dict.fromkeys(APP_HOSTS, "switched")
+    assert "safety backup: ai-cs-db:" in report["summary"]
     dumps = in_host("ai-cs-db", "ls", BACKUPS)
     back = rollback(version="v1.1.0", rollback_backup=False)
     assert "safety backup: none (rollback_backup=false)" in said(back)
