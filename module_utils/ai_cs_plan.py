@@ -232,8 +232,11 @@ def beside_backup(request: dict[str, Any], plan_hosts: dict[str, dict[str, Any]]
         and not (request.get("restore_backup") or request.get("migrate_down"))
         and len(changing) > 0
     )
-    first = plan_hosts[changing[0]] if changing else {}
-    return {"beside": beside, "from": str(first.get("from", "")), "to": str(first.get("target", ""))}
+    # named for a host that served a release (one being repaired may serve none), as the backup role names a first
+    # deploy's: "none"
+    named = [h for h in changing if plan_hosts[h].get("from")] or changing
+    first = plan_hosts[named[0]] if named else {}
+    return {"beside": beside, "from": str(first.get("from") or "none"), "to": str(first.get("target") or "")}
 
 
 def fleet_problem(request: Request, outside: list[str]) -> str:

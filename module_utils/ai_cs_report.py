@@ -44,10 +44,13 @@ def run_report(
     rows = {}
     for name, facts in sorted(hosts.items()):
         switch = facts.get("pipeline_switch") or {}
+        outcome = host_outcome(facts)
+        if run.get("check_mode") and outcome == "not_reached":
+            outcome = "would_change"  # the plan: nothing was switched, by design
         rows[name] = {
             "from": (facts.get("pipeline_from") or {}).get("version"),
             "target": facts.get("pipeline_target"),
-            "outcome": host_outcome(facts),
+            "outcome": outcome,
             "switch_seconds": switch.get("seconds"),
             "failed_step": switch.get("failed_step"),
         }

@@ -136,6 +136,13 @@ def test_the_dump_is_named_for_a_host_that_changes_version_not_one_already_there
     assert beside_backup(ROLLBACK, half) == {"beside": True, "from": "v1.1.0", "to": "v1.0.0"}
 
 
+def test_the_dump_is_named_for_a_host_that_served_a_release_not_one_being_repaired():
+    repaired = {"app1": {"from": "", "target": "v1.0.0"}, "app2": {"from": "v1.1.0", "target": "v1.0.0"}}
+    assert beside_backup(ROLLBACK, repaired) == {"beside": True, "from": "v1.1.0", "to": "v1.0.0"}
+    nothing = {"app1": {"from": "", "target": "v1.0.0"}}
+    assert beside_backup(ROLLBACK, nothing) == {"beside": True, "from": "none", "to": "v1.0.0"}
+
+
 def test_a_rollback_that_moves_no_host_takes_no_backup():
     assert beside_backup(ROLLBACK, STAYS)["beside"] is False
 

@@ -83,3 +83,9 @@ def test_the_markdown_of_a_failed_run_quotes_the_failure():
     assert report_markdown(report).startswith("### ❌ rollback v1.0.0: failed\n") and "> it broke" in report_markdown(
         report
     )
+
+
+def test_under_check_mode_a_host_the_plan_would_change_says_so_not_that_the_run_missed_it():
+    report = run_report({**RUN, "check_mode": True}, REQUEST, {"app1": host(None), "app2": host(None, needed=False)},
+                        {}, "PLAN")  # fmt: skip
+    assert {h: r["outcome"] for h, r in report["hosts"].items()} == {"app1": "would_change", "app2": "unchanged"}
