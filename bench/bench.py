@@ -63,7 +63,7 @@ ansible.module_utils.__path__.append(str(ROOT / "module_utils"))  # the project'
 
 from ansible.module_utils.ai_cs_plan import batches as pipeline_batches  # noqa: E402 - the pipeline's own rule
 from ansible_run import json_document  # noqa: E402 - the tests' helpers, one level up
-from labutil import DB_PSQL, ENV, LOAD_NICE, NICE, in_host, run, under_load  # noqa: E402
+from labutil import DB_PSQL, ENV, LOAD_NICE, NICE, in_host, run, scheduled_diagnose, under_load  # noqa: E402
 
 OLD, NEW = "v1.0.0", "v1.1.0"
 DB = "ai_customer_service"
@@ -207,6 +207,7 @@ class Bench:
         started = time.monotonic()
         self.playbook("playbooks/lab.yml")
         self.results["lab"][str(fleet)] = {"up_seconds": round(time.monotonic() - started, 1)}
+        scheduled_diagnose(on=False)  # its runs would land in the measurements (started again when the bench ends)
         # every app host on v1.0.0 with the lab's settings (new hosts get their first deploy; a shrunk fleet's
         # hosts are already there)
         self.playbook("playbooks/deploy.yml", version=OLD)
@@ -335,9 +336,12 @@ class Bench:
         return time.monotonic() - started, {}
 
     def main(self) -> None:
-        for fleet in self.args.hosts:
-            self.fleet(fleet)
-            self.results["floor"][str(fleet)]["batches"] = batches(self.args.batch, fleet)
+        try:
+            for fleet in self.args.hosts:
+                self.fleet(fleet)
+                self.results["floor"][str(fleet)]["batches"] = batches(self.args.batch, fleet)
+        finally:
+            scheduled_diagnose(on=True)
         self.results["ended"] = datetime.now(UTC).isoformat(timespec="seconds")
         self.results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
         self.save()

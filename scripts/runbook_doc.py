@@ -18,12 +18,15 @@ import ai_cs_runbook  # noqa: E402
 
 DOC = ROOT / "docs" / "runbook.md"
 RULES = ROOT / "roles" / "monitoring" / "templates" / "ai-customer-service.rules.yml.j2"
+DEFAULTS = ROOT / "roles" / "monitoring" / "defaults" / "main.yml"
 
 
 def alerts() -> list[dict]:
     markers = {"variable_start_string": "[[", "variable_end_string": "]]"}
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, **markers)  # noqa: S701 - YAML, not HTML
-    text = env.from_string(RULES.read_text()).render(monitoring_runbook_url="")
+    # the role's defaults: thresholds an inventory may change are documented at their default
+    variables = {**yaml.safe_load(DEFAULTS.read_text()), "monitoring_runbook_url": ""}
+    text = env.from_string(RULES.read_text()).render(**variables)
     return [rule for group in yaml.safe_load(text)["groups"] for rule in group["rules"] if "alert" in rule]
 
 

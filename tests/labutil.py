@@ -56,6 +56,36 @@ def in_host(host: str, *cmd: str, check: bool = True) -> str:
     return run("podman", "exec", host, *cmd, check=check).stdout
 
 
+SCHEDULED_DIAGNOSE = "ai-cs-diagnose"  # its units on MON (inventories/lab/group_vars/diagnose_control.yml)
+
+
+def scheduled_diagnose(on: bool) -> None:
+    """Start (which runs it at once) or stop the scheduled diagnostic's timer on MON; stopped, a run already under way
+    is waited for. Each run signs a webhook to every app host, a row in the database each, which the suites' row
+    counts and the bench's measurements would see; the suites hold it for their session (scheduled_diagnose_held)."""
+    in_host(MON, "systemctl", "start" if on else "stop", f"{SCHEDULED_DIAGNOSE}.timer", check=False)
+    if not on:
+        wait_for(
+            "the scheduled diagnostic's run under way to end",
+            lambda: (
+                in_host(MON, "systemctl", "is-active", f"{SCHEDULED_DIAGNOSE}.service", check=False).strip()
+                != "activating"
+            ),
+            120,
+            interval=1,
+        )
+
+
+@contextlib.contextmanager
+def scheduled_diagnose_held():
+    """The scheduled diagnostic's timer stopped while the block runs, started again after."""
+    scheduled_diagnose(on=False)
+    try:
+        yield
+    finally:
+        scheduled_diagnose(on=True)
+
+
 def exists(host: str, path: str) -> bool:
     """Whether path exists on the lab host (test -e answers by its exit status, not its output)."""
     return run("podman", "exec", host, "test", "-e", path, check=False).returncode == 0

@@ -24,6 +24,8 @@ from labutil import (
 )
 from labutil import (
     APP_HOSTS,
+    MON,
+    SCHEDULED_DIAGNOSE,
     current,
     history,
     in_host,
@@ -31,6 +33,7 @@ from labutil import (
     playbook,
     print_times,
     run,
+    scheduled_diagnose,
     secret,
     wait_for,
 )
@@ -162,6 +165,91 @@ def serving(fresh_lab):
     yield
     print_times("monitoring")
     print("\n".join(["", "== monitoring: time from each fault", *MEASURED]))
+
+
+# inventories/lab/group_vars/monitoring.yml: the scheduled diagnostic's alerts
+DIAGNOSE_FAILING_FOR = 20
+DIAGNOSE_STALE_SECONDS = 300
+DIAGNOSE_STALE_FOR = 20
+# a page comes within its for:, an evaluation and a scrape (5 s each here), group_wait (5 s) and a margin
+PAGE_MARGIN = 45
+
+
+def scheduled_run() -> int:
+    """One run of the scheduled diagnostic's own unit on the monitoring host (installed by monitoring.yml; a oneshot:
+    systemctl start returns when the run has ended, non-zero when it failed). Its timer is held for the session."""
+    return run("podman", "exec", MON, "systemctl", "start", f"{SCHEDULED_DIAGNOSE}.service", check=False).returncode
+
+
+def started_at(alert: dict) -> float:
+    """An alert's startsAt (RFC 3339, fractions of a second dropped) as Unix time."""
+    return calendar.timegm(time.strptime(alert["startsAt"][:19], "%Y-%m-%dT%H:%M:%S"))
+
+
+def notified_alerts(alertname: str, since: float, status: str = "firing") -> list[dict]:
+    """Every alertname alert in that status in a notification since `since`."""
+    return [
+        alert
+        for record in get(PAGER)
+        if record["received_at"] >= since
+        for alert in record["notification"]["alerts"]
+        if alert["labels"]["alertname"] == alertname and alert["status"] == status
+    ]
+
+
+def host_checks(alerts: list[dict]) -> set[tuple[str, str]]:
+    return {(alert["labels"].get("host", ""), alert["labels"].get("check", "")) for alert in alerts}
+
+
+def test_a_check_failing_at_a_scheduled_run_pages_and_the_next_clean_run_resolves_it():
+    """The scheduled diagnostic (role diagnose_schedule, applied to the monitoring host by monitoring.yml), run by its
+    own unit: PostgreSQL stopped for one run, the unit fails, and AiCsDiagnoseCheckFailing reaches the pager from the
+    run's textfile, through node_exporter and Prometheus, naming the database check of each app host; the next run,
+    PostgreSQL back, resolves it."""
+    # from a clean run first: the textfile of a run before a release served (the lab's first) says every check failed
+    scheduled_run()
+    wait_for(
+        "the database checks passing, in Prometheus, and not alerting",
+        lambda: (
+            prom_value('min(ai_cs_diagnose_check_ok{check="database"})') == {"": 1.0}
+            and not [a for a in alertmanager_state("AiCsDiagnoseCheckFailing") if a["labels"]["check"] == "database"]
+        ),
+        60,
+        interval=2,
+    )
+    since = time.time()
+    in_host("ai-cs-db", "systemctl", "stop", "postgresql@15-main")
+    try:
+        failed_rc = scheduled_run()
+    finally:
+        in_host("ai-cs-db", "systemctl", "start", "postgresql@15-main")
+    assert failed_rc != 0, "a run with a failing check fails the unit"
+    paged = {(h, "database") for h in APP_HOSTS}
+
+    def new_alerts() -> list[dict]:  # started after the fault: not a repeat of an alert firing before it
+        return [a for a in notified_alerts("AiCsDiagnoseCheckFailing", since) if started_at(a) >= since]
+
+    wait_for(
+        "each app host's database check paged, as a new alert",
+        lambda: paged <= host_checks(new_alerts()),
+        DIAGNOSE_FAILING_FOR + 75,
+    )
+    MEASURED.append(f"AiCsDiagnoseCheckFailing firing: {time.time() - since:.0f} s after the fault (at most)")
+    assert {a["labels"]["instance"] for a in new_alerts()} == {f"{MON}:9100"}, "from the control host's node_exporter"
+    for host in APP_HOSTS:
+        wait_for(f"{host} ready again", lambda h=host: ready(h), 60, interval=1)
+    clean = time.time()
+    scheduled_run()  # its journal check may still fail: the outage's errors are in the last 5 minutes of the journal
+    report = json.loads(in_host(MON, "cat", "/var/lib/ai-cs-diagnose/reports/latest.json"))
+    assert calendar.timegm(time.strptime(report["started"], "%Y-%m-%dT%H:%M:%SZ")) >= int(clean) - 1, "this run's"
+    checks = {h: next(c for c in report["hosts"][h]["checks"] if c["name"] == "database") for h in APP_HOSTS}
+    assert all(c["status"] == "OK" for c in checks.values()), checks
+    wait_for(
+        "every app host's database check resolved",
+        lambda: paged <= host_checks(notified_alerts("AiCsDiagnoseCheckFailing", clean, "resolved")),
+        PAGE_MARGIN + 60,
+        interval=2,
+    )
 
 
 def test_a_hung_process_is_restarted_within_the_liveness_bound_recorded_and_counted():
@@ -451,3 +539,29 @@ def test_a_burst_of_refusals_right_after_a_restart_is_counted_whole():
     # the alerts' own expressions over the same window: each is over its threshold (they fire after their for:)
     mismatch = f'sum by (job) (increase(ai_cs_webhook_rejects_total{{code="CS_AUTH_4034"}}[{window}s])) >= 10'
     assert prom_value(mismatch), "AiCsWebhookSecretMismatch's expression is false after 60 forged calls"
+
+
+def test_no_scheduled_run_for_its_bound_pages_and_the_timer_started_again_resolves_it():
+    """Last in this module, so the other tests' time counts towards the wait: the timer has been held since the session
+    began (tests/e2e/conftest.py); once the last report is monitoring_diagnose_stale_seconds old, for its for:,
+    AiCsDiagnoseNotRunning pages. Starting the timer runs the diagnostic at once (its boot delay is long past): the
+    report is fresh again and the alert resolves. The timer is held again for the suites after this one."""
+    query = "ai_cs_diagnose_last_run_timestamp_seconds"
+    last = prom_value(query)
+    if not last:  # this test alone: no run yet on this lab's Prometheus
+        scheduled_run()
+        wait_for("the run's textfile scraped", lambda: bool(prom_value(query)), 30)
+        last = prom_value(query)
+    written = max(last.values())
+    bound = written + DIAGNOSE_STALE_SECONDS + DIAGNOSE_STALE_FOR + PAGE_MARGIN
+    page = wait_notified("AiCsDiagnoseNotRunning", written, max(bound - time.time(), 0) + 30)
+    # (startsAt drops its fraction of a second)
+    assert started_at(page["alert"]) >= written + DIAGNOSE_STALE_SECONDS - 1, "it fired before the report was stale"
+    assert page["alert"]["labels"]["instance"] == f"{MON}:9100"
+    started = time.time()
+    try:
+        scheduled_diagnose(on=True)
+        wait_notified("AiCsDiagnoseNotRunning", started, PAGE_MARGIN + 60, status="resolved")
+    finally:
+        scheduled_diagnose(on=False)
+    assert max(prom_value(query).values()) >= started

@@ -22,6 +22,14 @@ def test_timer_is_enabled_every_ten_minutes(host):
     assert "OnUnitActiveUSec=10min ;" in host.check_output("systemctl show ai-cs-diagnose.timer -p TimersMonotonic")
 
 
+def test_runs_read_a_vaulted_inventory_with_the_password_file(host):
+    """The inventory's settings (the service's secrets among them) are vault-encrypted: the runs below pass only if the
+    unit's environment names the password file (diagnose_schedule_vault_password_file)."""
+    assert host.file("/etc/ai-cs-diagnose/inventory/group_vars/all.yml").content_string.startswith("$ANSIBLE_VAULT;")
+    envvars = host.file(f"{DIR}/env/envvars").content_string
+    assert "ANSIBLE_VAULT_PASSWORD_FILE: /etc/ai-cs-diagnose/vault-pass" in envvars
+
+
 def test_runs_keep_two_artifacts_the_latest_report_and_the_textfile(host):
     for _ in range(3):
         result = run_once(host)
