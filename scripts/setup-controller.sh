@@ -6,7 +6,6 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VENV="$ROOT/.venv"
 PYTHON=${PYTHON:-python3}
 log() { printf 'setup-controller: %s\n' "$*"; }
 die() { printf 'setup-controller: %s\n' "$*" >&2; exit 1; }
@@ -17,21 +16,7 @@ command -v "$PYTHON" >/dev/null || die "$PYTHON not found (cause: no Python 3; f
 "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null ||
   die "$PYTHON cannot make a virtualenv (cause: its venv module is missing; fix: install python3-venv, or use another Python with PYTHON=)"
 
-stamp="$VENV/.requirements.sha256"
-full=$(cat "$ROOT/requirements.txt" "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1)
-controller=$(cat "$ROOT/requirements-controller.txt" "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1)
-have=$(cat "$stamp" 2>/dev/null || true)
-if [[ -x $VENV/bin/python && ($have == "$full" || $have == "$controller") ]]; then
-  log "virtualenv current"
-else
-  log "creating $VENV with the controller's pinned tooling"
-  rm -rf "$VENV"
-  "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements-controller.txt" -c "$ROOT/constraints.txt"
-  printf '%s\n' "$controller" >"$stamp"
-fi
-
-# ansible.cfg reaches the collections and Mitogen's strategy through this link, so it names no Python version
-ln -sfn "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" "$VENV/site-packages"
-"$VENV/bin/python" "$ROOT/scripts/check_collections.py" "$ROOT/requirements.yml"
+# shellcheck source=scripts/lib/venv.sh
+. "$ROOT/scripts/lib/venv.sh"
+project_venv "$ROOT" "$PYTHON" requirements-controller.txt requirements.txt  # make setup's .venv has it all
 log "ok: .venv/bin/ansible-playbook playbooks/diagnose.yml -i <your inventory>; make check"

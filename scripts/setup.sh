@@ -5,7 +5,6 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VENV="$ROOT/.venv"
 PYTHON=${PYTHON:-python3.11}
 
 log() { printf 'setup: %s\n' "$*"; }
@@ -123,22 +122,9 @@ if ! mountpoint -q /dev/mqueue; then
   log "mounted /dev/mqueue (for ansible-navigator)"
 fi
 
-# --- Python tooling ----------------------------------------------------------------------------
-stamp="$VENV/.requirements.sha256"
-want_hash=$(cat "$ROOT/requirements.txt" "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1)
-if [[ ! -x $VENV/bin/python || ! -f $stamp || "$(cat "$stamp")" != "$want_hash" ]]; then
-  command -v "$PYTHON" >/dev/null || die "$PYTHON not found; the pinned ansible-core 2.19 needs Python 3.11"
-  log "creating $VENV with pinned tooling"
-  "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements.txt" -c "$ROOT/constraints.txt"
-  printf '%s\n' "$want_hash" > "$stamp"
-else
-  log "virtualenv current"
-fi
-
-# ansible.cfg reaches the collections and Mitogen's strategy through this link, so it names no Python version
-ln -sfn "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" "$VENV/site-packages"
-
-# --- collections -------------------------------------------------------------------------------
-"$VENV/bin/python" "$ROOT/scripts/check_collections.py" "$ROOT/requirements.yml"
+# --- Python tooling and collections -------------------------------------------------------------
+command -v "$PYTHON" >/dev/null || die "$PYTHON not found; the pinned ansible-core 2.19 needs Python 3.11"
+# shellcheck source=scripts/lib/venv.sh
+. "$ROOT/scripts/lib/venv.sh"
+project_venv "$ROOT" "$PYTHON" requirements.txt
 log "ok"
