@@ -135,5 +135,5 @@ class FilterModule:
             "ai_cs_image_digests": _release.Image.digests,
             "ai_cs_role_options": role_options,
             "ai_cs_run_report": _report.run_report,
-            "ai_cs_run_markdown": _report.report_markdown,
+            "ai_cs_run_report_files": _report.report_files,
         }

@@ -10,6 +10,7 @@ must never carry one.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 SCHEMA = 1  # the JSON document's version: a field's meaning changes only with it
@@ -98,3 +99,13 @@ def report_markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | {row['from'] or ''} | {row['target'] or ''} | {row['outcome']} | {seconds} |")
     lines += ["", "```text", report["summary"].rstrip(), "```", ""]
     return "\n".join(lines)
+
+
+def report_files(report: dict[str, Any]) -> list[dict[str, str]]:
+    """The files a run's report is written as, each rendered once: <run id>.json and .md, and latest.json / latest.md
+    with the same text."""
+    text = {
+        "json": json.dumps(report, indent=4, sort_keys=True, separators=(",", ": "), ensure_ascii=False) + "\n",
+        "md": report_markdown(report),
+    }
+    return [{"name": f"{stem}.{kind}", "content": text[kind]} for stem in (report["run_id"], "latest") for kind in text]

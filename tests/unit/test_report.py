@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible.module_utils.ai_cs_report import host_outcome, report_markdown, run_report
+from ansible.module_utils.ai_cs_report import host_outcome, report_files, report_markdown, run_report
 
 pytestmark = pytest.mark.unit
 
@@ -89,3 +89,12 @@ def test_under_check_mode_a_host_the_plan_would_change_says_so_not_that_the_run_
     report = run_report({**RUN, "check_mode": True}, REQUEST, {"app1": host(None), "app2": host(None, needed=False)},
                         {}, "PLAN")  # fmt: skip
     assert {h: r["outcome"] for h, r in report["hosts"].items()} == {"app1": "would_change", "app2": "unchanged"}
+
+
+def test_the_report_is_written_as_four_files_the_latest_the_same_text_as_the_runs():
+    report = run_report(RUN, REQUEST, {"app1": host("success")}, {}, "moved → v1.0.0")
+    files = {f["name"]: f["content"] for f in report_files(report)}
+    assert list(files) == [f"{RUN['run_id']}.json", f"{RUN['run_id']}.md", "latest.json", "latest.md"]
+    assert files["latest.json"] == files[f"{RUN['run_id']}.json"] and files["latest.md"] == report_markdown(report)
+    assert json.loads(files["latest.json"]) == report and "moved → v1.0.0" in files["latest.json"]
+    assert files["latest.json"].endswith("}\n")
