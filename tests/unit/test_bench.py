@@ -162,3 +162,46 @@ def test_only_diagnoses_verdict_is_taken_as_a_finished_run():
     # the name the JSON callback gives diagnose's last task: "<role> : <task name>"
     role, task = bench.DIAGNOSE_VERDICT.split(" : ", 1)
     assert f"- name: {task}\n" in (ROOT / "roles" / role / "tasks/report.yml").read_text()
+
+
+def diagnose_runs(*seconds_at_8: float) -> dict:
+    results = synthetic()
+    results["runs"] += [
+        {
+            "hosts": n,
+            "operation": "diagnose",
+            "rep": rep,
+            "seconds": s,
+            "load": {"requests": 10, "failed": 0, "outage_seconds": 0.0},
+            "tasks": {"count": 26, "seconds": s, "slowest": [{"task": "diagnose : Probe", "seconds": 1.0}]},
+        }
+        for n, times in ((2, (8.0, 9.5)), (8, seconds_at_8))
+        for rep, s in enumerate(times, 1)
+    ]
+    return results
+
+
+def test_the_report_holds_diagnose_to_the_runbooks_60_seconds():
+    lines, within = bench.diagnose_budget(diagnose_runs(33.8, 34.8))
+    assert within
+    assert lines[-1] == (
+        "The 60-second diagnostic (runbook section 七), the slowest run at each fleet size: N=2: 9.5 s, N=8: 34.8 s; "
+        "every run within 60 s."
+    )
+
+
+def test_one_diagnose_run_over_60_seconds_fails_the_bench():
+    lines, within = bench.diagnose_budget(diagnose_runs(33.8, 60.2))
+    assert not within
+    assert lines[-1].endswith("N=8: 60.2 s; OVER 60 s at N=8: the bench fails.")
+
+
+def test_a_bench_without_diagnose_runs_has_no_budget_to_miss():
+    assert bench.diagnose_budget(synthetic()) == ([], True)
+
+
+@needs_numpy
+def test_the_bench_exits_1_when_diagnose_went_over_60_seconds(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps(diagnose_runs(61.0)))
+    assert bench.main(["--report-only", "--out", str(tmp_path)]) == 1
+    assert "OVER 60 s at N=8" in (tmp_path / "results.md").read_text()
