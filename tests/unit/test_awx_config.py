@@ -167,3 +167,13 @@ def test_surveys_follow_the_controllers_schema_and_ask_what_the_playbook_reads(s
     assert len(variables) == len(set(variables))
     assert set(variables) <= playbook_inputs(playbook), set(variables) - playbook_inputs(playbook)
     assert "version" in variables
+
+
+def test_the_inventory_path_and_ssh_user_are_the_production_examples():
+    """AWX syncs the inventory docs/production.md makes (a copy of inventories/production.example at inventories/prod)
+    and logs in as its ansible_user."""
+    play = yaml.safe_load((AWX / "controller.yml").read_text())[0]
+    example = yaml.safe_load((ROOT / "inventories/production.example/hosts.yml").read_text())
+    assert play["vars"]["awx_ssh_user"] == example["all"]["vars"]["ansible_user"]
+    assert play["vars"]["awx_inventory_path"] == "inventories/prod/hosts.yml"
+    assert "cp -r inventories/production.example inventories/prod" in (ROOT / "docs/production.md").read_text()
