@@ -655,37 +655,62 @@ def report(results: dict, out: Path) -> bool:
     return within
 
 
-def plot(results: dict, table: dict, fleets: list[int], path: Path) -> None:
+def plot(results: dict, table: dict, fleets: list[int], path: Path) -> list[str]:
+    """Small multiples, one panel per operation (its stock-strategy runs beside it, dashed): wall seconds (median,
+    min-max) against app hosts, its floor where it has one, and the requests that failed during it (hatched bars in
+    the series' colour, right axis: failed of all requests sent, per cent). Returns the panels' operations."""
     import matplotlib  # noqa: PLC0415 - only the report needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    figure, axes = plt.subplots(figsize=(9, 5.5))
-    for operation in OPERATIONS:
-        if operation not in table:
-            continue
-        ns = [n for n in fleets if n in table[operation]]
-        med = [table[operation][n]["median"] for n in ns]
-        low = [m - table[operation][n]["min"] for m, n in zip(med, ns, strict=True)]
-        high = [table[operation][n]["max"] - m for m, n in zip(med, ns, strict=True)]
-        style = "--" if operation in LINEAR else "-"  # the stock strategy's runs: dashed beside their solid line
-        axes.errorbar(ns, med, yerr=[low, high], marker="o", capsize=3, linestyle=style, label=LABELS[operation])
-    for operation, style in (("upgrade", "k--"), ("rollback", "k:")):
-        ns = [n for n in fleets if floor_of(results, operation, n)]
-        if ns:
-            axes.plot(ns, [floor_of(results, operation, n) for n in ns], style, marker="x",
-                      label=f"floor of {LABELS[operation]}")  # fmt: skip
-    axes.set_xscale("log", base=2)
-    axes.set_xticks(fleets, [str(n) for n in fleets])
-    axes.set_xlabel("app hosts")
-    axes.set_ylabel("wall seconds (median, min-max)")
-    axes.set_title(f"ai-customer-service on the lab ({results['machine']['cores']} cores), "
-                   f"batches {results['settings']['batch']}, under load")  # fmt: skip
-    axes.grid(True, alpha=0.3)
-    axes.legend(fontsize=8, loc="upper left")
+    panels = [op for op in OPERATIONS if op in table and op not in LINEAR]
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    figure, grid = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.3 * rows), squeeze=False)
+    linear_of = {base: linear for linear, base in LINEAR.items()}
+    for axes, operation in zip(grid.flat, panels, strict=False):
+        series = [(operation, "-", "C0", "wall time")]
+        if linear_of.get(operation) in table:
+            series = [(operation, "-", "C0", "ansible.cfg's strategy (Mitogen)"),
+                      (linear_of[operation], "--", "C1", "ansible's own linear")]  # fmt: skip
+        for name, style, colour, label in series:
+            ns = [n for n in fleets if n in table[name]]
+            med = [table[name][n]["median"] for n in ns]
+            err = [[m - table[name][n]["min"] for m, n in zip(med, ns, strict=True)],
+                   [table[name][n]["max"] - m for m, n in zip(med, ns, strict=True)]]  # fmt: skip
+            axes.errorbar(ns, med, yerr=err, marker="o", capsize=3, linestyle=style, color=colour, label=label)
+        floors = [(n, floor_of(results, operation, n)) for n in fleets if n in table[operation]]
+        if any(f for _, f in floors):
+            axes.plot([n for n, f in floors if f], [f for _, f in floors if f], "k:", marker="x", label="floor")
+        failed, highest = axes.twinx(), 1.0
+        for offset, (name, _style, colour, _label) in zip((0.87, 1.15), series, strict=False):
+            ns = [n for n in fleets if n in table[name]]
+            share = [100 * table[name][n]["failed"] / max(table[name][n]["req"], 1) for n in ns]
+            at = [n * offset if len(series) > 1 else n for n in ns]
+            failed.bar(at, share, width=[n * 0.25 for n in ns], color=colour, alpha=0.3, hatch="//")
+            highest = max(highest, *share)
+        failed.set_ylim(0, highest * 1.2)
+        failed.set_ylabel("failed requests %", color="C3", fontsize=8)
+        failed.tick_params(axis="y", labelcolor="C3", labelsize=7)
+        axes.set_xscale("log", base=2)
+        axes.set_xticks(fleets, [str(n) for n in fleets])
+        axes.set_ylim(bottom=0)
+        axes.set_title(LABELS[operation], fontsize=9)
+        axes.set_xlabel("app hosts", fontsize=8)
+        axes.set_ylabel("wall s (median, min-max)", fontsize=8)
+        axes.tick_params(labelsize=7)
+        axes.grid(True, alpha=0.3)
+        axes.legend(fontsize=6, loc="upper left")
+    for axes in list(grid.flat)[len(panels) :]:
+        axes.set_visible(False)
+    figure.suptitle(f"ai-customer-service on the lab ({results['machine']['cores']} cores), batches "
+                    f"{results['settings']['batch']}, under {results['settings']['rate']:g} requests/s",
+                    fontsize=10)  # fmt: skip
     figure.tight_layout()
     figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return panels
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

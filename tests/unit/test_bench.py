@@ -205,3 +205,15 @@ def test_the_bench_exits_1_when_diagnose_went_over_60_seconds(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps(diagnose_runs(61.0)))
     assert bench.main(["--report-only", "--out", str(tmp_path)]) == 1
     assert "OVER 60 s at N=8" in (tmp_path / "results.md").read_text()
+
+
+@needs_numpy
+def test_the_plot_has_a_panel_per_operation_with_its_stock_strategy_runs_beside_it(tmp_path):
+    results = synthetic()
+    results["runs"] += [
+        dict(run, operation="upgrade-linear") for run in results["runs"] if run["operation"] == "upgrade"
+    ]
+    table = bench.summarize(results)
+    panels = bench.plot(results, table, [1, 2, 4, 8], tmp_path / "plot.png")
+    assert panels == ["upgrade", "rollback", "bare-swap"]  # upgrade-linear drawn in upgrade's panel
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
