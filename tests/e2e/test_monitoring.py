@@ -65,15 +65,20 @@ def get(url: str):
     return answer
 
 
-def notified(alertname: str, since: float, status: str = "firing", receiver: str | None = None) -> dict | None:
-    """The first notification since `since` carrying alertname in that status: its record, with `alert`."""
+def notifications(alertname: str, since: float, status: str = "firing", receiver: str | None = None):
+    """(record, alert) of every alertname alert in that status the pager got since `since`, oldest first."""
     for record in get(PAGER):
         if record["received_at"] < since or (receiver and record["receiver"] != receiver):
             continue
         for alert in record["notification"]["alerts"]:
             if alert["labels"]["alertname"] == alertname and alert["status"] == status:
-                return {**record, "alert": alert}
-    return None
+                yield record, alert
+
+
+def notified(alertname: str, since: float, status: str = "firing", receiver: str | None = None) -> dict | None:
+    """The first notification since `since` carrying alertname in that status: its record, with `alert`."""
+    record, alert = next(notifications(alertname, since, status, receiver), (None, None))
+    return {**record, "alert": alert} if record else None
 
 
 def wait_notified(alertname: str, since: float, seconds: float, **kw) -> dict:
@@ -188,13 +193,7 @@ def started_at(alert: dict) -> float:
 
 def notified_alerts(alertname: str, since: float, status: str = "firing") -> list[dict]:
     """Every alertname alert in that status in a notification since `since`."""
-    return [
-        alert
-        for record in get(PAGER)
-        if record["received_at"] >= since
-        for alert in record["notification"]["alerts"]
-        if alert["labels"]["alertname"] == alertname and alert["status"] == status
-    ]
+    return [alert for _record, alert in notifications(alertname, since, status)]
 
 
 def host_checks(alerts: list[dict]) -> set[tuple[str, str]]:
