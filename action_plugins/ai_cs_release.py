@@ -51,6 +51,6 @@ class ActionModule(ActionBase):
         answer = self._execute_module("ai_cs_release", module_args=args, task_vars=task_vars)
         if action == "read" and state is not None and not answer.get("failed"):
             keep = ("version", "link", "interrupted", "previous", "dangling", "mode", "active", "record", "on_disk",
-                    "bad")  # fmt: skip
+                    "bad", "env", "store")  # fmt: skip
             state.write(f"serving-{host}", {k: answer.get(k) for k in keep})
         return {**result, **answer}

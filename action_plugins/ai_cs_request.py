@@ -40,6 +40,8 @@ SETTINGS = (
     "pipeline_alertmanager_password",
     "pipeline_hooks",
     "pipeline_notify",
+    "ai_cs_env",
+    "ai_cs_postgres_enabled",
 )
 
 

@@ -404,7 +404,7 @@ def main() -> None:
             module.fail_json(msg=str(failed))
         module.exit_json(**{**staged, "changed": staged["changed"] or bool(expired), "expired": expired})
     check = Check(p["base_url"], p["timeout"], p["smoke"], p["secret"], p["max_skew_seconds"], p["smoke_message"],
-                  secret_file=paths.secrets_file if p["sign_with_serving"] else "")  # fmt: skip
+                  secret_file=paths.secrets_file if p["sign_with_serving"] else "", paths=paths)  # fmt: skip
     if p["action"] == "verify":
         try:
             verify(check, p["version"])

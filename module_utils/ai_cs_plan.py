@@ -115,6 +115,9 @@ class Request:
     restore_backup: str = ""
     confirm: str = ""
     batches: list[int] = field(default_factory=lambda: [1])
+    # where the service keeps its data: postgres, or memory (AI_CS_POSTGRES_ENABLED=false, test and development only,
+    # runbook section 四: no database, so no backup, no migration, no restore)
+    store: str = "postgres"
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -230,6 +233,7 @@ def beside_backup(request: dict[str, Any], plan_hosts: dict[str, dict[str, Any]]
         and bool(request.get("rollback_backup", True))
         and not request.get("config_only")
         and not (request.get("restore_backup") or request.get("migrate_down"))
+        and request.get("store", "postgres") != "memory"  # no database to dump
         and len(changing) > 0
     )
     # named for a host that served a release (one being repaired may serve none), as the backup role names a first
@@ -237,6 +241,31 @@ def beside_backup(request: dict[str, Any], plan_hosts: dict[str, dict[str, Any]]
     named = [h for h in changing if plan_hosts[h].get("from")] or changing
     first = plan_hosts[named[0]] if named else {}
     return {"beside": beside, "from": str(first.get("from") or "none"), "to": str(first.get("target") or "")}
+
+
+def store_problems(request: Request, env: Any) -> list[str]:
+    """The memory store is for test and development only (runbook section 四), and has no database to restore or
+    migrate down."""
+    if request.store != "memory":
+        return []
+    problems = []
+    if str(env) == "production":
+        problems.append(
+            "memory fallback is not allowed: AI_CS_ENV=production but AI_CS_POSTGRES_ENABLED is not true (cause: "
+            "ai_cs_postgres_enabled is false for a production inventory; fix: set ai_cs_postgres_enabled true; the "
+            "memory store is for test and development only)"
+        )
+    if request.operation == "reset":
+        problems.append(
+            "the dev reset truncates the database's tables, and the memory store (ai_cs_postgres_enabled false) has "
+            "none (fix: restart the service, which empties the memory store: systemctl restart ai-customer-service)"
+        )
+    if request.restore_backup or request.migrate_down:
+        problems.append(
+            "restore_backup and migrate_down change the database, and the memory store (ai_cs_postgres_enabled "
+            "false) has none (fix: leave them out)"
+        )
+    return problems
 
 
 def fleet_problem(request: Request, outside: list[str]) -> str:
@@ -431,6 +460,7 @@ def check_request(
         rollback_backup=is_true(options.get("rollback_backup", True)),
         restore_backup=str(options.get("restore_backup", "") or ""),
         confirm=str(options.get("confirm", "") or ""),
+        store="postgres" if is_true(settings.get("ai_cs_postgres_enabled", True)) else "memory",
     )
     named = operation == "deploy" or (
         operation == "rollback" and version != "previous" and not (version == "" and request.config_only)
@@ -444,6 +474,7 @@ def check_request(
         sizes, problem = batches(options.get("batch_size", 1), len(in_run))
         problems += [problem] if problem else []
         request.batches = sizes or [1]
+    problems += store_problems(request, settings.get("ai_cs_env", "production"))
     problems += canary_problems(settings)
     problems += flag_problems(settings)
     problems += [p for p in [swap_problem(settings.get("pipeline_swap", "binary"))] if p]
@@ -476,6 +507,14 @@ def choose_targets(run: dict[str, Any], request: dict[str, Any], servings: dict[
     problems: list[str] = []
     for host, serving in servings.items():
         serves = serving["version"]
+        if request.get("store") == "memory" and serving.get("env") == "production":
+            problems.append(
+                f"{host} serves AI_CS_ENV=production (its serving release's settings), and this run would put it on "
+                "the memory store (cause: ai_cs_env and ai_cs_postgres_enabled, in the inventory or given with -e, "
+                "name a test or development environment for a production host; fix: run with the production "
+                "inventory; a production host never leaves PostgreSQL)"
+            )
+            continue
         if operation == "deploy":
             targets[host] = asked
             continue

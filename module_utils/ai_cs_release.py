@@ -269,6 +269,8 @@ class Check:
     # set: the smoke test signs with the webhook secret this file holds, the one the service started with (a config
     # rollback that put the earlier secrets back), not with secret (the vault's)
     secret_file: str = ""
+    # set: /ready is judged as the release's settings say its store reports it (ready_expectations)
+    paths: Paths | None = None
 
     def signing_secret(self) -> str:
         if not self.secret_file:
@@ -280,11 +282,31 @@ class Check:
             raise StepError(SMOKE, f"cannot read the webhook secret the service runs with: {failed}") from None
 
 
+def ready_expectations(settings: dict[str, str]) -> dict[str, str]:
+    """What /ready must say for a release with these settings: its database UP, or, on the memory store (test and
+    development with AI_CS_POSTGRES_ENABLED=false, runbook section 四), the store UP (it has no database)."""
+    if settings.get("AI_CS_POSTGRES_ENABLED", "").strip().lower() == "false":
+        return {"status": "UP", "components.store": "UP"}
+    return {"status": "UP", "components.postgres": "UP"}
+
+
+def release_settings(paths: Paths | None, version: str) -> dict[str, str]:
+    """The release's own settings (its snapshot on disk); {} when there is none to read."""
+    if paths is None:
+        return {}
+    try:
+        with open(paths.env(version), encoding="utf-8") as src:
+            return parse_env(src.read())
+    except OSError:
+        return {}
+
+
 def verify(check: Check, version: str, *, with_smoke: bool = True) -> None:
-    """/live, /ready (UP, the database UP) and /actuator/health reporting the version, within the timeout; then the
-    signed webhook smoke test directly at the host. StepError names the step and what failed."""
+    """/live, /ready (UP, the database UP, or the memory store's UP) and /actuator/health reporting the version,
+    within the timeout; then the signed webhook smoke test directly at the host. StepError names the step and what
+    failed."""
     base = check.base_url.rstrip("/")
-    ready = {"status": "UP", "components.postgres": "UP"}
+    ready = ready_expectations(release_settings(check.paths, version))
     specs = [
         {"name": "/live", "url": f"{base}/live", "status": [200], "json": {}},
         {"name": "/ready", "url": f"{base}/ready", "status": [200], "json": ready},
@@ -635,6 +657,7 @@ def read(paths: Paths) -> dict[str, Any]:
       previous     the release that served verified before version (what "rollback to previous" means)
       dangling     current points at a release that is not (completely) on disk
       mode         what the installed unit runs (a name of MODES)
+      env, store   the serving release's AI_CS_ENV and its store (postgres or memory), from its settings on disk
       active       the service is active
       unit         the service's systemd state (UNIT_PROPERTIES)
       record       the host's record (local facts): current, previous, backup ...
@@ -656,6 +679,7 @@ def read(paths: Paths) -> dict[str, Any]:
     recorded = record_.get("current") or ""
     interrupted = bool(recorded) and recorded != link
     last_good = link if link in on_disk else "none"
+    serving_settings = release_settings(paths, last_good) if last_good in on_disk else {}
     return {
         "version": recorded if interrupted and recorded in on_disk else last_good,
         "link": link,
@@ -664,6 +688,13 @@ def read(paths: Paths) -> dict[str, Any]:
         "dangling": bool(link) and link not in on_disk,
         "active": status.get("ActiveState", "") == "active",
         "mode": detect(status.get("ExecStart", "")),
+        # the environment and the store the serving release runs with (its settings on disk; '' when none serves)
+        "env": serving_settings.get("AI_CS_ENV", ""),
+        "store": ""
+        if not serving_settings
+        else "memory"
+        if ready_expectations(serving_settings).get("components.store")
+        else "postgres",
         "unit": {name: status.get(name) for name in UNIT_PROPERTIES},
         "record": record_,
         "on_disk": on_disk,

@@ -369,3 +369,57 @@ def test_alertmanager_account_is_never_sent_over_plain_http():
 
 def test_alertmanager_account_needs_its_password():
     assert "ai_cs_alertmanager_password" in alertmanager_problem("https://mon1:9093", "ai-cs-pipeline", False)
+
+
+# The memory store (runbook section 四): test and development only, no database to back up, migrate or restore.
+def memory_request(env="development", **options):
+    return check_request(
+        "deploy" if not options else "rollback",
+        "v1.0.0",
+        options=options,
+        settings={**CANARY, "ai_cs_env": env, "ai_cs_postgres_enabled": "false"},
+        app_hosts=APP,
+        run_hosts=APP,
+    )
+
+
+def test_a_request_without_postgresql_runs_on_the_memory_store():
+    assert memory_request().store == "memory"
+    assert request().store == "postgres"
+
+
+def test_the_memory_store_is_refused_for_production_as_the_service_would():
+    with pytest.raises(RefusedError, match="memory fallback is not allowed: AI_CS_ENV=production"):
+        memory_request("production")
+
+
+@pytest.mark.parametrize("option", [{"restore_backup": "auto", "confirm": "x"}, {"migrate_down": True}])
+def test_a_restore_or_down_migration_is_refused_on_the_memory_store(option):
+    with pytest.raises(RefusedError, match=r"the memory store .* has none"):
+        memory_request(**option)
+
+
+def test_the_dev_reset_is_refused_on_the_memory_store_which_a_restart_empties():
+    with pytest.raises(RefusedError, match=r"the dev reset truncates .* systemctl restart"):
+        check_request(
+            "reset",
+            "",
+            options={"confirm": "db"},
+            settings={"ai_cs_env": "development", "ai_cs_postgres_enabled": False},
+            app_hosts=APP,
+            run_hosts=APP,
+        )
+
+
+def test_a_rollback_on_the_memory_store_takes_no_backup():
+    assert beside_backup({**ROLLBACK, "store": "memory"}, MOVES)["beside"] is False
+
+
+def test_a_host_serving_production_is_never_put_on_the_memory_store():
+    # what the host's serving release runs with, read from its settings on disk, not a variable
+    prod = {**serving(), "env": "production"}
+    with pytest.raises(RefusedError, match=r"app1 serves AI_CS_ENV=production .* a production host never leaves"):
+        targets("deploy", "v1.2.0", {"app1": prod, "app2": {**serving(), "env": "development"}}, store="memory")
+    assert targets("deploy", "v1.2.0", {"app1": prod, "app2": prod}) == {"app1": "v1.2.0", "app2": "v1.2.0"}
+    dev = {**serving(), "env": "development"}
+    assert targets("deploy", "v1.2.0", {"app1": dev, "app2": dev}, store="memory")["app1"] == "v1.2.0"

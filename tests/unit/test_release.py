@@ -290,3 +290,11 @@ def test_a_release_listed_twice_gives_both_digests_so_the_caller_refuses_it():
 
 def test_no_listing_lists_nothing():
     assert release.Image.digests("", "ai-customer-service", "v1.0.0") == []
+
+
+def test_ready_means_the_database_up_unless_the_release_runs_on_the_memory_store():
+    from ansible.module_utils.ai_cs_release import ready_expectations
+
+    assert ready_expectations({"AI_CS_POSTGRES_ENABLED": "true"}) == {"status": "UP", "components.postgres": "UP"}
+    assert ready_expectations({}) == {"status": "UP", "components.postgres": "UP"}
+    assert ready_expectations({"AI_CS_POSTGRES_ENABLED": "false"}) == {"status": "UP", "components.store": "UP"}
