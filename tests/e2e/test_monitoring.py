@@ -12,11 +12,13 @@ import calendar
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 from labutil import (
@@ -538,6 +540,41 @@ def test_a_burst_of_refusals_right_after_a_restart_is_counted_whole():
     # the alerts' own expressions over the same window: each is over its threshold (they fire after their for:)
     mismatch = f'sum by (job) (increase(ai_cs_webhook_rejects_total{{code="CS_AUTH_4034"}}[{window}s])) >= 10'
     assert prom_value(mismatch), "AiCsWebhookSecretMismatch's expression is false after 60 forged calls"
+
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "monitoring" / "grafana" / "ai-customer-service.json"
+# a comparison or set operator between operands, at the top of an alert's expression (none of ours nests one)
+OPERATOR = re.compile(r"\s(?:>=|<=|==|!=|>|<|and|or|unless)\s")
+
+
+def range_series(expr: str, seconds: int = 7200) -> int:
+    """How many series the expression returned at any time of the last two hours (the lab's life in this stage)."""
+    now = time.time()
+    query = urllib.parse.urlencode({"query": expr, "start": now - seconds, "end": now, "step": 30})
+    return len(get(f"{PROMETHEUS}/query_range?{query}")["data"]["result"])
+
+
+def test_every_recording_rule_alert_input_and_dashboard_query_returns_series_on_the_lab():
+    """The rules as the lab's Prometheus loaded them: each recorded series exists; each operand of each alert (its
+    expression without the threshold, which is silent while nothing is wrong) returns series; and each query of the
+    dashboard and its annotation does: no name or label that the fleet does not publish. After the module's faults,
+    heals and deploys, so that what only a fault or a deploy makes (heals, failed checks, a new version) has been."""
+    groups = get(f"{PROMETHEUS}/rules")["data"]["groups"]
+    recorded = [r["name"] for g in groups for r in g["rules"] if r["type"] == "recording"]
+    operands = {
+        re.sub(r" offset \d+[smh]", "", part.strip())  # the series, not the lab's age (an hour ago is before it)
+        for g in groups
+        for r in g["rules"]
+        if r["type"] == "alerting"
+        for part in OPERATOR.split(r["query"])
+        if not re.fullmatch(r"[\d.* ]+", part.strip())
+    }
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    queries += [a["expr"] for a in dashboard["annotations"]["list"]]
+    assert len(recorded) >= 15 and len(operands) >= 15 and len(queries) >= 15, (recorded, operands, queries)
+    empty = [q for q in [*recorded, *sorted(operands), *queries] if range_series(q) == 0]
+    assert empty == [], f"no series in the lab for: {empty}"
 
 
 def test_no_scheduled_run_for_its_bound_pages_and_the_timer_started_again_resolves_it():

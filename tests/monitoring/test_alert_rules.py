@@ -23,6 +23,30 @@ def alerts() -> dict[str, dict]:
     return {r["alert"]: r for group in rules()["groups"] for r in group["rules"] if "alert" in r}
 
 
+def records() -> dict[str, tuple[str, int]]:
+    """Each recorded series: its group and its place in it."""
+    return {r["record"]: (g["name"], i) for g in rules()["groups"] for i, r in enumerate(g["rules"]) if "record" in r}
+
+
+def reads(expr: str) -> set[str]:
+    return set(re.findall(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b", expr))
+
+
+def test_an_alert_reads_only_series_recorded_before_it_in_its_own_group():
+    # rules of a group are evaluated in order: so the alert sees what was recorded at the same evaluation
+    for group in rules()["groups"]:
+        for i, rule in enumerate(group["rules"]):
+            for name in reads(rule["expr"]):
+                assert name in records(), (rule.get("alert") or rule.get("record"), name)
+                assert records()[name][0] == group["name"] and records()[name][1] < i, (rule.get("alert"), name)
+
+
+def test_every_recorded_series_is_read_by_an_alert_or_the_dashboard():
+    dashboard = (ROOT / "monitoring" / "grafana" / "ai-customer-service.json").read_text()
+    read = set().union(*(reads(r["expr"]) for g in rules()["groups"] for r in g["rules"]))
+    assert [name for name in records() if name not in read and name not in dashboard] == []
+
+
 def fill(template: str, labels: dict[str, str], value: str | None) -> str:
     """The annotation as Prometheus renders it for these labels and this value (only the forms the rules use)."""
     text = re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], template)
@@ -81,7 +105,7 @@ def workdir(tmp_path: Path) -> Path:
 def test_promtool_checks_the_rules(tool, workdir):
     result = tool(workdir, "promtool", "check", "rules", "rules.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"SUCCESS: {len(alerts())} rules found" in result.stdout
+    assert f"SUCCESS: {sum(len(g['rules']) for g in rules()['groups'])} rules found" in result.stdout
 
 
 def test_every_alert_fires_in_its_case_and_is_silent_in_the_others(tool, workdir):
