@@ -222,6 +222,11 @@ def test_upgrade_to_v1_1_0_with_a_verified_backup(tmp_path, receiver):
     assert {"v1.0.0", "v1.1.0"} <= set(load["versions"]), "the load ran across the whole switch"
     assert "0002_ticket_priority.up.sql (schema 1 -> 2)" in proc.stdout
     assert "canary analysis: pass after" in proc.stdout, "ai-cs-app1, judged against ai-cs-app2 under the load"
+    # the canary's 20 s window says, while it runs, what it waits for and for how long (callback ai_cs_progress)
+    assert (
+        "  ... still running after 10 s: pipeline : canary | Watch this batch's /metrics against the hosts not yet "
+        "switched (ai-cs-app1 against ai-cs-app2) for up to 20 s"
+    ) in proc.stdout
     assert "[WARNING]" not in proc.stdout + proc.stderr, "a normal run prints no warning (was: duplicate mapping key)"
     for host in APP_HOSTS:
         assert current(host) == "releases/v1.1.0"
