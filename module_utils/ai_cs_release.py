@@ -291,8 +291,9 @@ def ready_expectations(settings: dict[str, str]) -> dict[str, str]:
 
 
 def release_settings(paths: Paths | None, version: str) -> dict[str, str]:
-    """The release's own settings (its snapshot on disk); {} when there is none to read."""
-    if paths is None:
+    """The release's own settings (its snapshot on disk); {} when there is none to read (no install directory given,
+    as a bare verify of a service elsewhere)."""
+    if paths is None or not paths.install_dir:
         return {}
     try:
         with open(paths.env(version), encoding="utf-8") as src:

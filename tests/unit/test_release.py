@@ -293,8 +293,12 @@ def test_no_listing_lists_nothing():
 
 
 def test_ready_means_the_database_up_unless_the_release_runs_on_the_memory_store():
-    from ansible.module_utils.ai_cs_release import ready_expectations
+    assert release.ready_expectations({"AI_CS_POSTGRES_ENABLED": "true"}) == {"status": "UP", "components.postgres": "UP"}
+    assert release.ready_expectations({}) == {"status": "UP", "components.postgres": "UP"}
+    assert release.ready_expectations({"AI_CS_POSTGRES_ENABLED": "false"}) == {"status": "UP", "components.store": "UP"}
 
-    assert ready_expectations({"AI_CS_POSTGRES_ENABLED": "true"}) == {"status": "UP", "components.postgres": "UP"}
-    assert ready_expectations({}) == {"status": "UP", "components.postgres": "UP"}
-    assert ready_expectations({"AI_CS_POSTGRES_ENABLED": "false"}) == {"status": "UP", "components.store": "UP"}
+
+def test_a_verify_without_an_install_directory_judges_ready_by_the_database():
+    # a bare verify of a service elsewhere (no release on disk to read the settings of)
+    assert release.release_settings(release.Paths(None, "ai-customer-service", "", ""), "v1.1.0") == {}
+    assert release.release_settings(None, "v1.1.0") == {}
