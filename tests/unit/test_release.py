@@ -293,8 +293,9 @@ def test_no_listing_lists_nothing():
 
 
 def test_ready_means_the_database_up_unless_the_release_runs_on_the_memory_store():
-    assert release.ready_expectations({"AI_CS_POSTGRES_ENABLED": "true"}) == {"status": "UP", "components.postgres": "UP"}
-    assert release.ready_expectations({}) == {"status": "UP", "components.postgres": "UP"}
+    database = {"status": "UP", "components.postgres": "UP"}
+    assert release.ready_expectations({"AI_CS_POSTGRES_ENABLED": "true"}) == database
+    assert release.ready_expectations({}) == database
     assert release.ready_expectations({"AI_CS_POSTGRES_ENABLED": "false"}) == {"status": "UP", "components.store": "UP"}
 
 
