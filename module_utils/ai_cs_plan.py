@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible.module_utils.ai_cs_release import MODES
+from ansible.module_utils.ai_cs_runbook import explain
 
 OPERATIONS = ("deploy", "rollback", "reset")
 # vMAJOR.MINOR.PATCH with an optional pre-release suffix, matched whole (fullmatch: "v1.0.0\n" is refused too)
@@ -250,11 +251,9 @@ def store_problems(request: Request, env: Any) -> list[str]:
         return []
     problems = []
     if str(env) == "production":
-        problems.append(
-            "memory fallback is not allowed: AI_CS_ENV=production but AI_CS_POSTGRES_ENABLED is not true (cause: "
-            "ai_cs_postgres_enabled is false for a production inventory; fix: set ai_cs_postgres_enabled true; the "
-            "memory store is for test and development only)"
-        )
+        # the service's own words and the runbook's row, as preflight and diagnose say it
+        said = "memory fallback is not allowed: AI_CS_ENV=production but AI_CS_POSTGRES_ENABLED is not true"
+        problems.append(said + explain(said))
     if request.operation == "reset":
         problems.append(
             "the dev reset truncates the database's tables, and the memory store (ai_cs_postgres_enabled false) has "

@@ -228,7 +228,7 @@ def test_production_without_postgresql_enabled():
     report, out = diagnosed_with_fault(
         lambda: edit_env("AI_CS_POSTGRES_ENABLED", "false"),
         lambda: restore_env(saved),
-        preflight=["-e", "ai_cs_postgres_enabled=false"],  # preflight reads the inventory's settings
+        preflight=["-e", "ai_cs_postgres_enabled=false"],  # the request refuses it first, in preflight's words
     )
     config = check(report, "config")
     same_cause_and_fix(config, out.split("PREFLIGHT: ", 1)[1])

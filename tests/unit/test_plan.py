@@ -389,8 +389,14 @@ def test_a_request_without_postgresql_runs_on_the_memory_store():
 
 
 def test_the_memory_store_is_refused_for_production_as_the_service_would():
-    with pytest.raises(RefusedError, match="memory fallback is not allowed: AI_CS_ENV=production"):
+    with pytest.raises(RefusedError) as caught:
         memory_request("production")
+    # the runbook's row, the same cause and fix as preflight's and diagnose's
+    assert (
+        "memory fallback is not allowed: AI_CS_ENV=production but AI_CS_POSTGRES_ENABLED is not true (cause: "
+        "AI_CS_ENV=production but AI_CS_POSTGRES_ENABLED is not true; fix: set ai_cs_postgres_enabled true and deploy "
+        "again (deploy.yml -e version=<serving version>))"
+    ) in str(caught.value)
 
 
 @pytest.mark.parametrize("option", [{"restore_backup": "auto", "confirm": "x"}, {"migrate_down": True}])
