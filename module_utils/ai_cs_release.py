@@ -282,10 +282,16 @@ class Check:
             raise StepError(SMOKE, f"cannot read the webhook secret the service runs with: {failed}") from None
 
 
+def store(settings: dict[str, str]) -> str:
+    """Where a release with these settings keeps its data: memory (AI_CS_POSTGRES_ENABLED=false, test and development,
+    runbook section 四) or postgres."""
+    return "memory" if settings.get("AI_CS_POSTGRES_ENABLED", "").strip().lower() == "false" else "postgres"
+
+
 def ready_expectations(settings: dict[str, str]) -> dict[str, str]:
-    """What /ready must say for a release with these settings: its database UP, or, on the memory store (test and
-    development with AI_CS_POSTGRES_ENABLED=false, runbook section 四), the store UP (it has no database)."""
-    if settings.get("AI_CS_POSTGRES_ENABLED", "").strip().lower() == "false":
+    """What /ready must say for a release with these settings: its database UP, or, on the memory store, the store UP
+    (it has no database)."""
+    if store(settings) == "memory":
         return {"status": "UP", "components.store": "UP"}
     return {"status": "UP", "components.postgres": "UP"}
 
@@ -691,11 +697,7 @@ def read(paths: Paths) -> dict[str, Any]:
         "mode": detect(status.get("ExecStart", "")),
         # the environment and the store the serving release runs with (its settings on disk; '' when none serves)
         "env": serving_settings.get("AI_CS_ENV", ""),
-        "store": ""
-        if not serving_settings
-        else "memory"
-        if ready_expectations(serving_settings).get("components.store")
-        else "postgres",
+        "store": store(serving_settings) if serving_settings else "",
         "unit": {name: status.get(name) for name in UNIT_PROPERTIES},
         "record": record_,
         "on_disk": on_disk,

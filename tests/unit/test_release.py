@@ -242,6 +242,15 @@ def test_read_names_what_serves_what_ran_before_and_what_is_on_disk(paths: Paths
     assert got["active"] and got["mode"] == "binary" and not got["interrupted"] and not got["dangling"]
 
 
+def test_read_says_the_environment_and_the_store_the_serving_release_runs_with(paths: Paths, unit_state) -> None:
+    # from the serving release's settings on disk: what the plan refuses to move off production
+    Path(paths.env("v1")).write_text('AI_CS_ENV="development"\nAI_CS_POSTGRES_ENABLED="false"\n')
+    got = release.read(paths)
+    assert (got["env"], got["store"]) == ("development", "memory")
+    Path(paths.env("v1")).write_text('AI_CS_ENV="production"\nAI_CS_POSTGRES_ENABLED="true"\n')
+    assert (release.read(paths)["env"], release.read(paths)["store"]) == ("production", "postgres")
+
+
 def test_read_of_a_switch_cut_short_goes_by_the_record(paths: Paths, unit_state) -> None:
     """current already points at v2 but no run verified it: what serves verified is the recorded v1."""
     record(paths, {"operation": "deploy", "from": "v0", "to": "v1", "result": "success", "run_id": "r"})
