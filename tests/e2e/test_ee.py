@@ -13,6 +13,7 @@ import subprocess
 import time
 
 import pytest
+import yaml
 from labutil import APP_HOSTS, ENV, ROOT, current, history, leaked, machine_turn, masked
 
 pytestmark = pytest.mark.lab
@@ -56,7 +57,15 @@ def test_the_ee_holds_the_pinned_tooling_and_the_collections(ee):
         check=True,
     ).stdout
     assert "ansible [core 2.19.14]" in out and "\n2.4.3\n" in out and "/usr/bin/pg_dump" in out
-    assert out.strip().endswith("0")  # root: the checkout's SSH key is 0600
+    assert out.strip().splitlines()[-1] == "1000"  # not root
+    unused = ["podman", "run", "--rm", ee, "bash", "-c", "command -v rsync git || true"]
+    assert subprocess.run(unused, capture_output=True, text=True, check=True).stdout == ""  # ee/bindep.txt
+
+
+def navigator_options() -> list[str]:
+    """The container options ansible-navigator.yml gives the EE (its user mapped to the one running it)."""
+    config = yaml.safe_load((ROOT / "ansible-navigator.yml").read_text())
+    return config["ansible-navigator"]["execution-environment"]["container-options"]
 
 
 @pytest.fixture
@@ -86,6 +95,9 @@ def test_diagnose_rollback_and_deploy_run_from_the_ee_with_navigator(ee, work):
         assert last["to"] == "v1.1.0" and last["who"] == f"{os.environ.get('USER') or 'root'}@{socket.gethostname()}"
     artifacts = sorted((ROOT / "build/navigator").glob("deploy-artifact-*.json"))
     assert artifacts and json.loads(artifacts[-1].read_text())["status"] == "successful"
+    # the report the playbook wrote in the EE, as its user (1000), is owned on the host by whoever ran navigator
+    report = (work / "latest.json").stat()
+    assert (report.st_uid, report.st_gid) == (os.getuid(), os.getgid())
 
 
 def test_ansible_runner_runs_the_same_ee(ee, work):
@@ -107,8 +119,7 @@ def test_ansible_runner_runs_the_same_ee(ee, work):
         ee,
         "--container-volume-mount",
         f"{ROOT}:{ROOT}:Z",
-        "--container-option=--net=host",
-        "--container-option=--uts=host",
+        *(f"--container-option={option}" for option in navigator_options()),
         # the checkout's inventory, as AWX's inventory source gives it (runner's own is <private data dir>/inventory)
         f"--cmdline=-i {ROOT / 'inventories/lab/hosts.yml'}",
     )
