@@ -88,7 +88,8 @@ python3 service/build.py --changed-only --images >"$LOGS/artifacts.log" 2>&1 || 
 parallel_start=$SECONDS
 # The suites that put no client load on the service; the image-mode and one-app-host suites (lab-b's, in this order:
 # the second shrinks the lab). The suites under load are the other ones marked lab (tests/e2e).
-quiet_suites=(tests/e2e/test_diagnose.py tests/e2e/test_hardening.py tests/e2e/test_monitoring.py tests/e2e/test_ee.py)
+quiet_suites=(tests/e2e/test_diagnose.py tests/e2e/test_hardening.py tests/e2e/test_monitoring.py tests/e2e/test_ee.py
+  tests/e2e/test_operator.py)
 lab_b_suites=(tests/e2e/test_image_mode.py tests/e2e/test_one_app_host.py)
 # shellcheck disable=SC2317  # called through bg_stage
 wait_for() {  # wait_for MARKER...: until each is in $LOGS (at once with AI_CS_TEST_SERIAL: the stages before ended)
