@@ -1,7 +1,8 @@
 # Copyright: ai-customer-service contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters for the playbooks and roles: the runbook judge, the service's env file, artifact and migration names,
-a registry's auth file, the merged options of role entry points, a run's report (JSON, Markdown).
+a registry's auth file, the merged options of role entry points, a run's report (JSON, Markdown), what keeps a
+host from being provisioned.
 
 Each act lives once, in module_utils/ (shared with the modules that run on hosts); these filters only expose it
 to templates on the controller.
@@ -44,6 +45,7 @@ for _dependency in ("ai_cs_http", "ai_cs_health", "ai_cs_webhook"):  # what ai_c
     _load(_dependency)
 _release = _load("ai_cs_release")
 _report = _load("ai_cs_report")
+_host = _load("ai_cs_host")
 
 
 def runbook(text: Any) -> dict[str, Any]:
@@ -136,4 +138,5 @@ class FilterModule:
             "ai_cs_role_options": role_options,
             "ai_cs_run_report": _report.run_report,
             "ai_cs_run_report_files": _report.report_files,
+            "ai_cs_host_problems": _host.problems,
         }

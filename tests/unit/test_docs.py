@@ -104,8 +104,8 @@ def test_the_readme_is_one_screen_or_two():
 def test_the_check_finds_what_does_not_exist(tmp_path: Path, words: set[str]):
     """The three checks above can fail: a doc naming a missing playbook, variable and heading."""
     doc = tmp_path / "bad.md"
-    doc.write_text("# Title\n\nRun `playbooks/site.yml` with `ai_cs_no_such_option=1`; see [x](#no-such-heading).\n")
-    assert [p for p in _backticked(doc.read_text()) if PATH.match(p) and not _exists(doc, p)] == ["playbooks/site.yml"]
+    doc.write_text("# Title\n\nRun `playbooks/nil.yml` with `ai_cs_no_such_option=1`; see [x](#no-such-heading).\n")
+    assert [p for p in _backticked(doc.read_text()) if PATH.match(p) and not _exists(doc, p)] == ["playbooks/nil.yml"]
     assert [n for n in (p.split("=", 1)[0] for p in _backticked(doc.read_text())) if VARIABLE.match(n)] == [
         "ai_cs_no_such_option"
     ]
