@@ -175,11 +175,15 @@ def test_bad_silence_and_prune_settings_are_refused_before_any_host_is_contacted
 
 
 def test_unknown_version_is_refused_in_preflight_with_nothing_changed():
+    # what site.yml set up on the app hosts (the release and state directories, empty), every file with its time
+    tree = "find /opt /var/lib/ai-customer-service /etc/systemd/system -printf '%p %T@\\n' 2>/dev/null; true"
+    before = {host: in_host(host, "sh", "-c", tree) for host in APP_HOSTS}
     proc = deploy("v9.9.9", check=False)
     assert proc.returncode != 0
     assert "unknown version v9.9.9" in proc.stdout and "known: v1.0.0, v1.1.0" in proc.stdout
     for host in APP_HOSTS:
-        assert in_host(host, "ls", "/opt", check=False).strip() == "", "nothing may be installed"
+        assert in_host(host, "ls", "-A", "/opt/ai-customer-service/releases").strip() == "", "nothing installed"
+        assert in_host(host, "sh", "-c", tree) == before[host], "nothing may be changed"
 
 
 def test_fresh_deploy_at_vvv_shows_no_secret():
