@@ -1,11 +1,14 @@
 """The scheduled diagnostic: a systemd timer running diagnose.yml through ansible-runner, keeping the last two
-runs' artifacts, the latest report and the textfile; a failing check fails the unit."""
+runs' artifacts, the latest report and the textfile; a failing check fails the unit. The scheduled backup: a timer on
+its calendar running backup.yml the same way, a verified, sealed dump and the textfile AiCsBackupStale reads."""
 
 import json
 
 testinfra_hosts = ["molecule-diagnose_schedule"]
 DIR = "/var/lib/ai-cs-diagnose"
 TEXTFILE = "/var/lib/node_exporter/textfile_collector/ai_cs_diagnose.prom"
+BACKUPS = "/var/backups/ai-customer-service"
+BACKUP_TEXTFILE = "/var/lib/node_exporter/textfile_collector/ai_cs_backup.prom"
 
 
 def run_once(host):
@@ -54,3 +57,21 @@ def test_a_failing_check_fails_the_unit_and_shows_in_the_textfile(host):
     database = next(c for c in latest(host)["hosts"]["ai-cs-local"]["checks"] if c["name"] == "database")
     assert database["status"] == "FAIL" and database["cause"] == "PostgreSQL is not reachable"
     assert 'ai_cs_diagnose_check_ok{host="ai-cs-local",check="database"} 0' in host.file(TEXTFILE).content_string
+
+
+def test_the_backup_timer_is_enabled_on_its_calendar(host):
+    timer = host.service("ai-cs-backup.timer")
+    assert timer.is_enabled and timer.is_running
+    assert "OnCalendar=*-02-29 04:00:00" in host.check_output("systemctl cat ai-cs-backup.timer")
+
+
+def test_a_scheduled_backup_is_a_verified_sealed_dump_the_alert_sees(host):
+    before = set(host.file(BACKUPS).listdir()) if host.file(BACKUPS).exists else set()
+    result = host.run("systemctl start ai-cs-backup.service")
+    assert result.rc == 0, host.run("journalctl -u ai-cs-backup.service -n 60 --no-pager").stdout
+    new = set(host.file(BACKUPS).listdir()) - before
+    (dump,) = [name for name in new if name.endswith(".pgc")]
+    assert "-to-on-demand-" in dump and f"{dump}.sha256" in new
+    sealed = host.file(f"{BACKUPS}/{dump}")
+    assert f"ai_cs_backup_last_size_bytes {sealed.size}" in host.file(BACKUP_TEXTFILE).content_string
+    assert len(host.file("/var/lib/ai-cs-backup-schedule/artifacts").listdir()) == 1  # its own runner directory
