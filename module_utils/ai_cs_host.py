@@ -30,7 +30,8 @@ def problems(facts: Mapping[str, Any]) -> list[str]:
     """What keeps the roles from serving this host ([] when nothing does), from its gathered facts."""
     found = []
     name = f"{facts.get('distribution', 'an unknown system')} {facts.get('distribution_version', '')}".strip()
-    family, pkg_mgr = facts.get("os_family"), facts.get("pkg_mgr")
+    family, pkg_mgr, distribution = facts.get("os_family"), facts.get("pkg_mgr"), facts.get("distribution")
+    version = _version(facts)  # None for Debian testing and sid ("n/a"): newer than any release
     if family != "Debian" or pkg_mgr != "apt":
         what = "has no apt" if family == "Debian" else "is not apt-based: not of the Debian family"
         found.append(
@@ -38,12 +39,12 @@ def problems(facts: Mapping[str, Any]) -> list[str]:
             "Cause: the roles install Debian's packages with apt. "
             f"Fix: provision it as {_SUPPORTED_TEXT}, or leave it out of the inventory's groups."
         )
-    elif facts.get("distribution") not in SUPPORTED:
+    elif distribution not in SUPPORTED:
         found.append(
             f"{name} is of the Debian family but not Debian or Ubuntu. Cause: the roles name Debian's packages and "
             f"were tested on Debian 12; a derivative's may differ. Fix: {_SUPPORTED_TEXT}."
         )
-    elif (_version(facts) or SUPPORTED[facts["distribution"]]) < SUPPORTED[facts["distribution"]]:  # sid: n/a
+    elif version is not None and version < SUPPORTED[distribution]:
         found.append(
             f"{name} is too old. Cause: the roles' units and settings need what Debian 12 ships (systemd 252, "
             f"haproxy 2.6, Prometheus 2.42) or newer. Fix: upgrade it to {_SUPPORTED_TEXT}, or provision a new host."
