@@ -5,8 +5,9 @@
 The roles install Debian's packages with apt (postgresql-15, haproxy, prometheus, ...), run everything as systemd
 units (timers, drop-ins, systemctl), and were tested on Debian 12; Ubuntu 24.04 ships the same or newer (systemd,
 haproxy, Prometheus; its PostgreSQL is 16: postgresql_version). A host is read from the facts Ansible gathered
-(subset min): os_family, distribution, distribution_major_version, pkg_mgr, service_mgr. Each problem is one line
-in the runbook's form: symptom, cause, fix.
+(subset min): os_family, distribution, distribution_major_version, pkg_mgr, service_mgr, and whether the host's
+Python imports apt_pkg (python3-apt, read by a command: no fact says it). Each problem is one line in the runbook's
+form: symptom, cause, fix.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ def _version(facts: Mapping[str, Any]) -> int | None:
         return None
 
 
-def problems(facts: Mapping[str, Any]) -> list[str]:
-    """What keeps the roles from serving this host ([] when nothing does), from its gathered facts."""
+def problems(facts: Mapping[str, Any], python_apt: bool | None = None) -> list[str]:
+    """What keeps the roles from serving this host ([] when nothing does), from its gathered facts and whether its
+    Python has python3-apt (None: not asked)."""
     found = []
     name = f"{facts.get('distribution', 'an unknown system')} {facts.get('distribution_version', '')}".strip()
     family, pkg_mgr, distribution = facts.get("os_family"), facts.get("pkg_mgr"), facts.get("distribution")
@@ -48,6 +50,13 @@ def problems(facts: Mapping[str, Any]) -> list[str]:
         found.append(
             f"{name} is too old. Cause: the roles' units and settings need what Debian 12 ships (systemd 252, "
             f"haproxy 2.6, Prometheus 2.42) or newer. Fix: upgrade it to {_SUPPORTED_TEXT}, or provision a new host."
+        )
+    elif python_apt is False:
+        found.append(
+            f"python3-apt is missing ({facts.get('python', {}).get('executable', 'python3')} cannot import apt_pkg). "
+            "Cause: Ansible's apt module reads and installs packages through it, and --check cannot tell what would "
+            "be installed without it. Fix: apt-get install python3-apt on the host (Debian's cloud images have it), "
+            "then run site.yml again."
         )
     service_mgr = facts.get("service_mgr")
     if service_mgr != "systemd":

@@ -54,3 +54,13 @@ def test_a_host_without_systemd_is_refused():
 
 def test_every_problem_is_named_at_once():
     assert len(problems({"os_family": "Alpine", "pkg_mgr": "apk", "service_mgr": "openrc"})) == 2
+
+
+def test_a_host_without_python3_apt_is_refused_naming_the_package():
+    (found,) = problems({**DEBIAN_12, "python": {"executable": "/usr/bin/python3"}}, python_apt=False)
+    assert found.startswith("python3-apt is missing (/usr/bin/python3 cannot import apt_pkg).")
+    assert "Fix: apt-get install python3-apt" in found
+
+
+def test_python3_apt_not_asked_is_no_problem():
+    assert problems(DEBIAN_12, python_apt=None) == [] and problems(DEBIAN_12, python_apt=True) == []
