@@ -128,7 +128,7 @@ on_own_lab() {  # on_own_lab NAME SUITE...: the suites on lab NAME (brought up b
 # shellcheck disable=SC2317  # called through bg_stage
 lab_suites() {
   # Phase 1 on the lab `make lab` brings up: the quiet suites, beside the Molecule scenarios, then the lab's own
-  # suite (tests/lab: the lab from nothing, again, grown and shrunk, then down).
+  # suite (tests/lab: the lab from nothing, again, grown and shrunk, then provisioned from bare hosts, then down).
   local rc=0
   AI_CS_LAB_UP_MARKER="$LOGS/lab-up.done" pytest -m lab -p no:cacheprovider -s --durations=15 "${quiet_suites[@]}" ||
     rc=1

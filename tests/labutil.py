@@ -29,8 +29,8 @@ MON = "ai-cs-mon"
 HOSTS = ["ai-cs-db", *APP_HOSTS, "ai-cs-lb", "ai-cs-artifacts", MON]
 
 
-def run(*cmd: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout, check=False)
+def run(*cmd: str, check: bool = True, timeout: int = 900, env: dict | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=ROOT, env=env or ENV, capture_output=True, text=True, timeout=timeout, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(
             masked(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")

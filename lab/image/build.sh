@@ -2,12 +2,22 @@
 # Builds the lab base image (Debian bookworm, systemd as PID 1) with debootstrap and imports it
 # into podman. The tag carries a hash of this folder, so the 2-minute build runs only when the
 # image's definition changes. Prints the image reference on stdout.
+#
+# AI_CS_LAB_IMAGE_VARIANT=bare builds the image of a host as a fleet's hosts come: systemd, sshd and python3 (what
+# Ansible needs on a host) and nothing else (packages-bare.txt), so site.yml installs every package the roles need
+# (the full image has them baked in, for speed). Both variants get the same container settings (no hardware units,
+# host keys made at first boot).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-NAME=${AI_CS_LAB_IMAGE_NAME:-localhost/ai-cs-lab-base}
+VARIANT=${AI_CS_LAB_IMAGE_VARIANT:-full}
+case $VARIANT in
+  full) NAME=${AI_CS_LAB_IMAGE_NAME:-localhost/ai-cs-lab-base} packages=(packages.txt packages-apt.txt) ;;
+  bare) NAME=${AI_CS_LAB_IMAGE_NAME:-localhost/ai-cs-lab-bare} packages=(packages-bare.txt) ;;
+  *) echo "build.sh: ERROR: AI_CS_LAB_IMAGE_VARIANT is '$VARIANT'; it must be full (the default) or bare" >&2; exit 2 ;;
+esac
 
-hash=$(cat "$HERE/build.sh" "$HERE/packages.txt" "$HERE/packages-apt.txt" "$HERE/../../scripts/lib/debootstrap.sh" | sha256sum | cut -c1-12)
+hash=$(cat "$HERE/build.sh" "${packages[@]/#/$HERE/}" "$HERE/../../scripts/lib/debootstrap.sh" | sha256sum | cut -c1-12)
 ref="$NAME:$hash"
 
 if podman image exists "$ref"; then
@@ -21,14 +31,16 @@ work=$(mktemp -d /var/tmp/ai-cs-lab-image.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 rootfs="$work/rootfs"
 echo "build.sh: building $ref (about 2 minutes)" >&2
-debian_bootstrap "$rootfs" "$HERE/packages.txt" build.sh || exit 1
-mount -t proc proc "$rootfs/proc"
-trap 'umount "$rootfs/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
-mapfile -t extra < <(grep -vE '^\s*(#|$)' "$HERE/packages-apt.txt")
-DEBIAN_FRONTEND=noninteractive chroot "$rootfs" apt-get install -y --no-install-recommends "${extra[@]}" \
-  >"$work/apt.log" 2>&1 \
-  || { tail -n 30 "$work/apt.log" >&2; echo "build.sh: ERROR: apt-get install in the image failed (log above)" >&2; exit 1; }
-umount "$rootfs/proc"
+debian_bootstrap "$rootfs" "$HERE/${packages[0]}" build.sh || exit 1
+if ((${#packages[@]} > 1)); then
+  mount -t proc proc "$rootfs/proc"
+  trap 'umount "$rootfs/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
+  mapfile -t extra < <(grep -vE '^\s*(#|$)' "$HERE/${packages[1]}")
+  DEBIAN_FRONTEND=noninteractive chroot "$rootfs" apt-get install -y --no-install-recommends "${extra[@]}" \
+    >"$work/apt.log" 2>&1 \
+    || { tail -n 30 "$work/apt.log" >&2; echo "build.sh: ERROR: apt-get install in the image failed (log above)" >&2; exit 1; }
+  umount "$rootfs/proc"
+fi
 
 # systemd in a container: a fresh machine-id per container, and no units that need real hardware.
 : > "$rootfs/etc/machine-id"
