@@ -3,9 +3,9 @@
 # into podman. The tag carries a hash of this folder, so the 2-minute build runs only when the
 # image's definition changes. Prints the image reference on stdout.
 #
-# AI_CS_LAB_IMAGE_VARIANT=bare builds the image of a host as a fleet's hosts come: systemd, sshd and python3 (what
-# Ansible needs on a host) and nothing else (packages-bare.txt), so site.yml installs every package the roles need
-# (the full image has them baked in, for speed). Both variants get the same container settings (no hardware units,
+# AI_CS_LAB_IMAGE_VARIANT=bare builds the image of a host as a fleet's hosts come: systemd, sshd, python3 and
+# python3-apt (what Ansible and its apt module need on a host) and nothing else (packages-bare.txt), so site.yml
+# installs every package the roles need (the full image has them baked in, for speed). Both variants get the same container settings (no hardware units,
 # host keys made at first boot).
 set -euo pipefail
 
