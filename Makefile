@@ -37,7 +37,8 @@ ee: setup
 ## bench: deploy, rollback and diagnose timed on lab fleets of 1, 2, 4 and 8 app hosts, against their floor, a bare
 ## swap and the runbook's manual rollback, under load (not part of make test; 99 min on a fast 2-core machine, three
 ## or more on a slow one). BENCH_ARGS="--hosts 1,2 --reps 1" to narrow it; BENCH_DB_MB=1024 for a bigger database;
-## BENCH_LINEAR_REPS=0 skips the stock-strategy runs. Writes build/bench/results.{json,md,png}.
+## BENCH_LINEAR_REPS=0 skips the stock-strategy runs; BENCH_BATCH_B= (empty) the second batch setting, which measures
+## the costs per batch and per host apart. Writes build/bench/results.{json,md,png}.
 bench: setup
 	python3 bench/bench.py $(BENCH_ARGS)
 

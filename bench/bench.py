@@ -16,6 +16,11 @@ project's load prober (scripts/probe.py through haproxy, 50 requests/s, a quarte
   diagnose    diagnose.yml (the 60-second diagnostic)
   rollback-nb rollback.yml v1.0.0 with rollback_backup=false (after an unmeasured rollback to v1.1.0, also without):
               the rollback above less its safety backup, so the report says what the backup costs
+  upgrade-b   the upgrade again with another deploy_batch_size (--batch-b, canary,100%: two batches from 2 hosts
+              on), after which an unmeasured rollback.yml v1.0.0 (no backup) goes back: at one fleet size the two
+              upgrades differ by their batches only, so their difference is the cost of a batch; between two fleet
+              sizes with as many batches, the difference is the cost of the hosts added. Both are measured apart
+              (with the spread of the runs), and the report's estimate for 100 and 1,000 hosts rests on them.
 first, once, the load alone (the prober for LOAD_ALONE seconds with nothing else run: what the fleet's services, the
 database and haproxy carry on this machine before any playbook runs; where it already fails requests or answers
 slowly, the operations' failed requests on that fleet measure the machine, and the report says so);
@@ -31,7 +36,8 @@ v1.1.0 migration (run in a transaction that is rolled back); and, in no ratio, w
 first task's work: `ansible app -m ping` (start, inventory, a connection to every app host, one module call).
 
 Writes build/bench/results.json (every run, its 12 slowest tasks, its prober summary, the machine's cores and load),
-results.md (the table, the ratios, the model) and results.png (wall time against fleet size, the floor drawn).
+results.md (the table, the ratios, the costs per batch and per host) and results.png (wall time against fleet size,
+the floor drawn).
 Each run's wall time is reported beside its failed requests; a failed run stops the bench (its output is kept in
 build/bench/logs/).
 
@@ -70,6 +76,7 @@ DB = "ai_customer_service"
 INSTALL = "/opt/ai-customer-service"
 OPERATIONS = [
     "upgrade",
+    "upgrade-b",
     "no-op",
     "config",
     "config-rb",
@@ -84,6 +91,7 @@ OPERATIONS = [
 ]
 LABELS = {
     "upgrade": "deploy (upgrade)",
+    "upgrade-b": "deploy (upgrade), --batch-b",
     "no-op": "deploy (same version)",
     "config": "deploy (config change)",
     "config-rb": "rollback (config only)",
@@ -105,6 +113,7 @@ CANARY_WATCH = "canary | Watch this batch's /metrics"
 # each operation's floor: the irreducible steps it must take (ready: per batch, one host's start-to-ready)
 FLOOR = {
     "upgrade": ("dump", "restore_read", "fetch", "migration", "ready"),
+    "upgrade-b": ("dump", "restore_read", "fetch", "migration", "ready"),
     "bare-swap": ("fetch", "ready"),
     "rollback": ("ready",),
     "rollback-nb": ("ready",),
@@ -145,7 +154,8 @@ class Bench:
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine(),
             "settings": {"hosts": args.hosts, "reps": args.reps, "db_mb": args.db_mb, "batch": args.batch,
-                         "rate": args.rate, "webhook_share": 0.25, "linear_reps": args.linear_reps,
+                         "batch_b": args.batch_b, "rate": args.rate, "webhook_share": 0.25,
+                         "linear_reps": args.linear_reps,
                          "nice": LOAD_NICE},
             "runs": [],
             "floor": {},
@@ -294,7 +304,12 @@ class Bench:
             # back to v1.1.0 (not timed), then the rollback above without its safety backup
             "forward": ("playbooks/rollback.yml", batch, {"version": NEW, "rollback_backup": False}),
             "rollback-nb": ("playbooks/rollback.yml", batch, {"version": OLD, "rollback_backup": False}),
+            # the upgrade with the other batches, then back to v1.0.0 (not timed) for the next rep's upgrade
+            "upgrade-b": ("playbooks/deploy.yml", ["-e", f"deploy_batch_size={self.args.batch_b}"], {"version": NEW}),
+            "back": ("playbooks/rollback.yml", batch, {"version": OLD, "rollback_backup": False}),
         }
+        if not self.args.batch_b:
+            del plays["upgrade-b"], plays["back"]
         only = self.args.only
 
         def action(operation: str, strategy: str | None = None):
@@ -310,10 +325,11 @@ class Bench:
                 # so that neither variant always follows the same operation (an upgrade leaves the machine busier)
                 first, second = order.index("rollback"), order.index("rollback-nb")
                 order[first], order[second] = "rollback-nb", "rollback"
+            untimed = {"forward": "rollback-nb", "back": "upgrade-b"}  # run for the operation they set up
             for operation in order:
-                if operation == "forward" and (not only or "rollback-nb" in only):
+                if operation in untimed and (not only or untimed[operation] in only):
                     action(operation)()
-                elif operation != "forward" and (not only or operation in only):
+                elif operation not in untimed and (not only or operation in only):
                     self.measured(fleet, operation, rep, action(operation))
         if only:  # the operations asked for, alone
             return
@@ -454,54 +470,94 @@ def floor_of(results: dict, operation: str, fleet: int) -> float | None:
     figures = results["floor"].get(str(fleet))
     if operation not in FLOOR or not figures:
         return None
-    runs = len(figures.get("batches") or batches(results["settings"]["batch"], fleet))
+    spec = results["settings"]["batch_b"] if operation == "upgrade-b" else results["settings"]["batch"]
+    runs = len(batches(spec, fleet))
     if operation in ("bare-swap", "runbook-rb"):
         runs = fleet  # one host at a time
     return sum(figures[step] * (runs if step in PER_BATCH else 1) for step in FLOOR[operation])
 
 
-def fit(points: list[tuple[int, int, float]]) -> tuple[float, float, float] | None:
-    """Least squares of seconds = fixed + per_batch * batches + per_host * hosts over (hosts, batches, seconds); None
-    when the points cannot tell the three apart (fewer than three fleet sizes, or batches rising in step with hosts,
-    as canary,25% does up to 4 hosts)."""
-    import numpy as np  # noqa: PLC0415 - matplotlib's dependency, installed with it (requirements.txt)
+Span = tuple[float, float, float]  # (median, low, high)
 
-    hosts = np.array([p[0] for p in points], dtype=float)
-    runs = np.array([p[1] for p in points], dtype=float)
-    seconds = np.array([p[2] for p in points], dtype=float)
-    design = np.column_stack([np.ones_like(hosts), runs, hosts])
-    if np.linalg.matrix_rank(design) < 3:
+
+def _seconds(table: dict, operation: str, fleet: int) -> Span:
+    cell = table[operation][fleet]
+    return cell["median"], cell["min"], cell["max"]
+
+
+def _spec(results: dict, operation: str) -> str:
+    return results["settings"]["batch_b"] if operation == "upgrade-b" else results["settings"]["batch"]
+
+
+def per_batch_cost(results: dict, table: dict) -> tuple[Span, str] | None:
+    """The upgrade's seconds per batch, measured at one fleet size: the two batch settings' upgrades differ there by
+    their batches only. The largest fleet where their batch counts differ; low and high from the runs' spread (the
+    fastest of one less the slowest of the other, and the other way). None when no fleet tells."""
+    both = sorted(set(table.get("upgrade", {})) & set(table.get("upgrade-b", {})), reverse=True)
+    for fleet in both:
+        (a, b) = (len(batches(_spec(results, op), fleet)) for op in ("upgrade", "upgrade-b"))
+        if a == b:
+            continue
+        (more, fewer) = ("upgrade", "upgrade-b") if a > b else ("upgrade-b", "upgrade")
+        m, f, extra = _seconds(table, more, fleet), _seconds(table, fewer, fleet), abs(a - b)
+        span = ((m[0] - f[0]) / extra, (m[1] - f[2]) / extra, (m[2] - f[1]) / extra)
+        return span, f"N={fleet}: {max(a, b)} batches against {min(a, b)}"
+    return None
+
+
+def per_host_cost(results: dict, table: dict) -> tuple[Span, str, str, int] | None:
+    """The upgrade's seconds per host, measured between two fleet sizes that one batch setting switches in as many
+    batches (canary,100%: two, from 2 hosts on): the widest such pair of either setting. Returns the span, how it was
+    measured, and the operation and fleet the estimate starts from (the larger of the pair). None when none tells."""
+    best = None
+    for operation in ("upgrade-b", "upgrade"):
+        fleets = sorted(table.get(operation, {}))
+        for small in fleets:
+            for large in fleets:
+                same = len(batches(_spec(results, operation), small)) == len(batches(_spec(results, operation), large))
+                if large > small and same and (best is None or large - small > best[2] - best[1]):
+                    best = (operation, small, large)
+    if best is None:
         return None
-    coef, *_ = np.linalg.lstsq(design, seconds, rcond=None)
-    return float(coef[0]), float(coef[1]), float(coef[2])
+    operation, small, large = best
+    hi, lo, added = _seconds(table, operation, large), _seconds(table, operation, small), large - small
+    span = ((hi[0] - lo[0]) / added, (hi[1] - lo[2]) / added, (hi[2] - lo[1]) / added)
+    how = f"{LABELS[operation]} ({_spec(results, operation)}), N={small} against N={large}, as many batches"
+    return span, how, operation, large
 
 
-def model(results: dict, table: dict) -> list[str]:
-    lines = []
-    spec = results["settings"]["batch"]
-    for operation in ("upgrade", "rollback"):
-        points = [(n, len(batches(spec, n)), c["median"]) for n, c in sorted(table.get(operation, {}).items())]
-        if len(points) < 2:
-            continue
-        fitted = fit(points)
-        if fitted is None:
-            lines.append(
-                f"- {LABELS[operation]}: not fitted: over N = {', '.join(str(p[0]) for p in points)} the batches "
-                "rise with the hosts, so a cost per batch cannot be told from a cost per host (N = 8 tells them apart)"
-            )
-            continue
-        fixed, per_batch, per_host = fitted
+def costs(results: dict, table: dict) -> list[str]:
+    """The report's section on what a batch and a host cost, measured apart, and the estimate for large fleets they
+    give, labelled as the bound it is."""
+    batch, host = per_batch_cost(results, table), per_host_cost(results, table)
+    if batch is None or host is None:
+        missing = "per batch (two batch settings at one fleet size: --batch-b)" if batch is None else (
+            "per host (two fleet sizes one setting switches in as many batches)")  # fmt: skip
+        return ["", f"Costs per batch and per host: not measured, no runs tell the cost {missing}."]
+    (b, b_how), (h, h_how, start, fleet) = batch, host
+    base = _seconds(table, start, fleet)
+    lines = [
+        "",
+        "Costs measured apart (deploy, upgrade; median, and low-high from the fastest and slowest runs):",
+        "",
+        f"- per batch: **{b[0]:.1f} s** ({b[1]:.1f} to {b[2]:.1f}), {b_how}, the difference over the batches added",
+        f"- per host: **{h[0]:.2f} s** ({h[1]:.2f} to {h[2]:.2f}), {h_how}",
+        "",
+        f"Estimate for larger fleets, from {LABELS[start]} at N={fleet} ({base[0]:.1f} s) plus those costs for the "
+        "batches and hosts added. **A bound, not a prediction**: it holds only while nothing but the batches and the "
+        "hosts grows (the controller keeps up, with forks at least the largest batch; the database's dump, haproxy "
+        "and Alertmanager do not slow with the fleet), which N <= "
+        f"{max(table[start])} cannot show; the high end takes every cost at its slowest.",
+        "",
+    ]
+    for size, spec in ((100, "canary,10%"), (100, "canary,25%"), (1000, "canary,10%"), (1000, "canary,25%")):
+        sizes = batches(spec, size)
+        added_batches = len(sizes) - len(batches(_spec(results, start), fleet))
+        estimate = [base[i] + b[i] * added_batches + h[i] * (size - fleet) for i in range(3)]
         lines.append(
-            f"- {LABELS[operation]}: {fixed:.1f} s + {per_batch:.1f} s per batch + {per_host:.2f} s per host "
-            f"(least squares over N = {', '.join(str(p[0]) for p in points)})"
+            f"- {size} app hosts, deploy_batch_size={spec} ({len(sizes)} batches, the largest {max(sizes)} hosts): "
+            f"**{estimate[0] / 60:.1f} min** ({estimate[1] / 60:.1f} to {estimate[2] / 60:.1f})"
         )
-        for fleet, batch in ((100, "canary,10%"), (100, "canary,25%"), (1000, "canary,10%"), (1000, "canary,25%")):
-            sizes = batches(batch, fleet)
-            predicted = fixed + per_batch * len(sizes) + per_host * fleet
-            lines.append(
-                f"  - {fleet} app hosts, deploy_batch_size={batch} ({len(sizes)} batches, the largest {max(sizes)} "
-                f"hosts, forks >= {max(sizes)}): **{predicted / 60:.1f} min**"
-            )
     return lines
 
 
@@ -593,7 +649,8 @@ def report(results: dict, out: Path) -> bool:
         f"Measured {results['started']} on {results['machine']['cores']} cores ({results['machine']['cpu']}), "
         f"load {results['machine']['loadavg_start'][0]} at the start{pressure}; "
         f"database {results.get('db_bytes', 0) >> 20} MB; "
-        f"deploy_batch_size={results['settings']['batch']}; under {results['settings']['rate']:g} requests/s; "
+        f"deploy_batch_size={results['settings']['batch']} (--batch-b {results['settings'].get('batch_b') or 'none'}); "
+        f"under {results['settings']['rate']:g} requests/s; "
         f"the playbooks at nice {results['settings'].get('nice', 0)}. "
         "Wall seconds, median of "
         f"{results['settings']['reps']} (min-max), then failed requests of all runs / requests, the longest outage.",
@@ -644,10 +701,7 @@ def report(results: dict, out: Path) -> bool:
         lines += ["", f"Deploy on N={fleets[-1]} over N={fleets[0]}: "
                   f"{table['upgrade'][fleets[-1]]['median'] / table['upgrade'][fleets[0]]['median']:.2f}x"]  # fmt: skip
     lines += where_the_time_goes(results, fleets)
-    fitted = model(results, table)
-    if fitted:
-        lines += ["", "Model (fitted to the medians above; predicted with the same per-host and per-batch costs):", ""]
-        lines += fitted
+    lines += costs(results, table)
     (out / "results.md").write_text("\n".join(lines) + "\n")
     plot(results, table, fleets, out / "results.png")
     print("\n".join(lines))
@@ -719,6 +773,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS", "3")), help="runs of each")
     parser.add_argument("--db-mb", type=int, default=int(os.environ.get("BENCH_DB_MB", "200")), help="database size")
     parser.add_argument("--batch", default=os.environ.get("BENCH_BATCH", "canary,25%"), help="deploy_batch_size")
+    parser.add_argument(
+        "--batch-b",
+        default=os.environ.get("BENCH_BATCH_B", "canary,100%"),
+        help="the upgrade's second deploy_batch_size (upgrade-b: the cost per batch and per host, measured apart); "
+        "empty: none",
+    )
     parser.add_argument("--rate", type=float, default=50, help="the prober's requests per second")
     parser.add_argument(
         "--linear-reps",
@@ -749,9 +809,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     args.only = [o for o in str(args.only).split(",") if o]
     if unknown := [o for o in args.only if o not in OPERATIONS or o in LINEAR or o in ("bare-swap", "runbook-rb")]:
         parser.error(f"--only takes playbook operations ({', '.join(OPERATIONS[:7])}), got {', '.join(unknown)}")
-    problems = [pipeline_batches(args.batch, n)[1] for n in args.hosts]
-    if any(problems):
-        parser.error(f"--batch is a deploy_batch_size for every fleet size: {next(p for p in problems if p)}")
+    for flag, spec in (("--batch", args.batch), ("--batch-b", args.batch_b)):
+        problems = [pipeline_batches(spec, n)[1] for n in args.hosts] if spec or flag == "--batch" else []
+        if any(problems):
+            parser.error(f"{flag} is a deploy_batch_size for every fleet size: {next(p for p in problems if p)}")
     return args
 
 

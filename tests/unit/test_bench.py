@@ -1,4 +1,5 @@
-"""make bench's arithmetic (bench/bench.py): batches, the floor, the fitted model and the report it writes."""
+"""make bench's arithmetic (bench/bench.py): batches, the floor, the costs per batch and per host measured apart, and
+the report it writes."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("bench", ROOT / "bench/bench.py")
 bench = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench)
-# the model fit and the plot: numpy and matplotlib come with make setup (requirements.txt), not with a controller's
-# make setup-controller, which leaves the bench out
+# the plot: matplotlib (and numpy) come with make setup (requirements.txt), not with a controller's make
+# setup-controller, which leaves the bench out
 needs_numpy = pytest.mark.skipif(
-    importlib.util.find_spec("numpy") is None, reason="the bench model and plot need numpy and matplotlib (make setup)"
+    importlib.util.find_spec("numpy") is None, reason="the bench plot needs numpy and matplotlib (make setup)"
 )
 
 
@@ -29,13 +30,15 @@ def test_batches_follow_the_pipelines_serial(batch, fleet, sizes):
 
 
 def synthetic(fixed: float = 20.0, per_batch: float = 6.0, per_host: float = 0.5) -> dict:
-    """Runs whose upgrade and rollback times follow the model exactly (3 reps each, spread +-1 s)."""
+    """Runs whose upgrades (canary,25% and, as upgrade-b, canary,100%) take fixed + per_batch x batches + per_host x
+    hosts, rollbacks and bare swaps half the upgrade's (3 reps each, spread +-1 s)."""
     runs = []
     for fleet in (1, 2, 4, 8):
-        exact = fixed + per_batch * len(bench.batches("canary,25%", fleet)) + per_host * fleet
-        for operation in ("upgrade", "rollback", "bare-swap"):
+        for operation in ("upgrade", "upgrade-b", "rollback", "bare-swap"):
+            spec = "canary,100%" if operation == "upgrade-b" else "canary,25%"
+            exact = fixed + per_batch * len(bench.batches(spec, fleet)) + per_host * fleet
             for rep, delta in enumerate((-1.0, 0.0, 1.0), 1):
-                seconds = exact + delta if operation == "upgrade" else (exact + delta) / 2
+                seconds = exact + delta if operation.startswith("upgrade") else (exact + delta) / 2
                 load = {"requests": 100, "failed": 1 if operation == "bare-swap" else 0, "outage_seconds": 0.0}
                 tasks = {"count": 100 + rep, "seconds": seconds, "slowest": [{"task": f"t{rep}", "seconds": 2.0}]}
                 runs.append(
@@ -54,22 +57,45 @@ def synthetic(fixed: float = 20.0, per_batch: float = 6.0, per_host: float = 0.5
     return {
         "started": "2026-11-30T00:00:00+00:00",
         "machine": {"cores": 2, "cpu": "test", "loadavg_start": [0.5]},
-        "settings": {"batch": "canary,25%", "reps": 3, "rate": 50},
+        "settings": {"batch": "canary,25%", "batch_b": "canary,100%", "reps": 3, "rate": 50},
         "runs": runs,
         "floor": floor,
         "db_bytes": 200 << 20,
     }
 
 
-@needs_numpy
-def test_the_model_recovers_the_costs_the_runs_follow():
-    results = synthetic()
-    table = bench.summarize(results)
-    points = [(n, len(bench.batches("canary,25%", n)), c["median"]) for n, c in sorted(table["upgrade"].items())]
-    fixed, per_batch, per_host = bench.fit(points)
-    assert (round(fixed, 6), round(per_batch, 6), round(per_host, 6)) == (20.0, 6.0, 0.5)
+def test_the_table_holds_each_cells_median_spread_and_failed_requests():
+    table = bench.summarize(synthetic())
     assert table["upgrade"][8] == {**table["upgrade"][8], "median": 54.0, "min": 53.0, "max": 55.0}
     assert table["bare-swap"][2]["failed"] == 3 and table["bare-swap"][2]["req"] == 300
+
+
+def test_the_cost_per_batch_is_the_two_settings_difference_at_one_fleet_over_their_batches():
+    results = synthetic()
+    # N=8: canary,25% in 5 batches (54 s), canary,100% in 2 (36 s): 18 s over 3 batches; the spread from 53-37, 55-35
+    (median, low, high), how = bench.per_batch_cost(results, bench.summarize(results))
+    assert (median, round(low, 3), round(high, 3)) == (6.0, 5.333, 6.667)
+    assert how == "N=8: 5 batches against 2"
+
+
+def test_the_cost_per_host_is_measured_between_fleets_switched_in_as_many_batches():
+    results = synthetic()
+    # canary,100%: N=2 and N=8 both in 2 batches (33 s, 36 s): 3 s over 6 hosts; the spread from 35-34, 37-32
+    (median, low, high), how, start, fleet = bench.per_host_cost(results, bench.summarize(results))
+    assert (median, round(low, 3), round(high, 3)) == (0.5, 0.167, 0.833)
+    assert (start, fleet) == ("upgrade-b", 8) and "N=2 against N=8, as many batches" in how
+
+
+def test_the_costs_are_not_given_without_a_second_batch_setting():
+    results = synthetic()
+    results["runs"] = [r for r in results["runs"] if r["operation"] != "upgrade-b"]
+    table = bench.summarize(results)
+    assert bench.per_batch_cost(results, table) is None
+    # canary,25% switches 1, 2, 4, 8 hosts in 1, 2, 4, 5 batches: no two fleets in as many batches
+    assert bench.per_host_cost(results, table) is None
+    assert "not measured, no runs tell the cost per batch (two batch settings at one fleet size: --batch-b)" in "".join(
+        bench.costs(results, table)
+    )
 
 
 def test_the_floor_counts_per_batch_steps_once_per_batch():
@@ -81,18 +107,23 @@ def test_the_floor_counts_per_batch_steps_once_per_batch():
 
 
 @needs_numpy
-def test_the_report_writes_the_table_the_ratios_the_model_and_the_plot(tmp_path):
+def test_the_report_writes_the_table_the_ratios_the_costs_and_the_plot(tmp_path):
     results = synthetic()
     (tmp_path / "results.json").write_text(json.dumps(results))
     assert bench.main(["--report-only", "--out", str(tmp_path)]) == 0
     text = (tmp_path / "results.md").read_text()
     assert "| deploy (upgrade) | **26.5** (25.5-27.5); 0/300 failed |" in text
     assert "Full deploy over the bare swap: N=1: 2.00x" in text
-    assert "20.0 s + 6.0 s per batch + 0.50 s per host" in text
-    assert "- deploy (upgrade): 33.0 s, 102 tasks. t2 2.0 s" in text  # N=2, the median run (rep 2)
-    # 100 hosts, canary,25%: 5 batches -> 20 + 30 + 50 = 100 s
     assert (
-        "100 app hosts, deploy_batch_size=canary,25% (5 batches, the largest 25 hosts, forks >= 25): **1.7 min**"
+        "- per batch: **6.0 s** (5.3 to 6.7), N=8: 5 batches against 2, the difference over the batches added" in text
+    )
+    assert "- per host: **0.50 s** (0.17 to 0.83), deploy (upgrade), --batch-b (canary,100%), N=2 against N=8" in text
+    assert "**A bound, not a prediction**" in text
+    assert "- deploy (upgrade): 33.0 s, 102 tasks. t2 2.0 s" in text  # N=2, the median run (rep 2)
+    # 1000 hosts, canary,10%: 11 batches; from N=8 with canary,100% (36 s, 2 batches): 36 + 6 x 9 + 0.5 x 992 = 586 s;
+    # low 35 + 5.33 x 9 + 0.167 x 992 = 248 s, high 37 + 6.67 x 9 + 0.833 x 992 = 924 s
+    assert (
+        "- 1000 app hosts, deploy_batch_size=canary,10% (11 batches, the largest 100 hosts): **9.8 min** (4.1 to 15.4)"
         in text
     )
     png = (tmp_path / "results.png").read_bytes()
@@ -128,14 +159,13 @@ def test_the_report_takes_the_canary_watch_out_and_compares_the_engines(tmp_path
 
 
 @needs_numpy
-def test_the_model_is_not_fitted_where_batches_rise_with_hosts(tmp_path):
+def test_a_report_without_the_second_setting_says_the_costs_were_not_measured(tmp_path):
     results = synthetic()
-    results["runs"] = [r for r in results["runs"] if r["hosts"] != 8]  # canary,25%: 1, 2, 4 hosts in 1, 2, 4 batches
-    assert bench.fit([(n, len(bench.batches("canary,25%", n)), 10.0 * n) for n in (1, 2, 4)]) is None
+    results["runs"] = [r for r in results["runs"] if r["operation"] != "upgrade-b"]
     (tmp_path / "results.json").write_text(json.dumps(results))
     assert bench.main(["--report-only", "--out", str(tmp_path)]) == 0
     text = (tmp_path / "results.md").read_text()
-    assert "- deploy (upgrade): not fitted: over N = 1, 2, 4 the batches rise with the hosts" in text
+    assert "Costs per batch and per host: not measured" in text
     assert "app hosts, deploy_batch_size" not in text
 
 
@@ -215,5 +245,5 @@ def test_the_plot_has_a_panel_per_operation_with_its_stock_strategy_runs_beside_
     ]
     table = bench.summarize(results)
     panels = bench.plot(results, table, [1, 2, 4, 8], tmp_path / "plot.png")
-    assert panels == ["upgrade", "rollback", "bare-swap"]  # upgrade-linear drawn in upgrade's panel
+    assert panels == ["upgrade", "upgrade-b", "rollback", "bare-swap"]  # upgrade-linear drawn in upgrade's panel
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
