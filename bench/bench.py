@@ -330,6 +330,8 @@ class Bench:
                 if operation in untimed and (not only or untimed[operation] in only):
                     action(operation)()
                 elif operation not in untimed and (not only or operation in only):
+                    if operation in ("upgrade", "upgrade-b"):
+                        self.at_old(batch)  # with --only, the operation before may not have gone back
                     self.measured(fleet, operation, rep, action(operation))
         if only:  # the operations asked for, alone
             return
@@ -339,6 +341,12 @@ class Bench:
         for rep in range(1, self.args.reps + 1):
             self.measured(fleet, "bare-swap", rep, lambda: self.playbook("bench/bare-swap.yml", version=NEW))
             self.measured(fleet, "runbook-rb", rep, self.runbook_rollback)
+
+    def at_old(self, batch: list[str]) -> None:
+        """Back to v1.0.0 (untimed) unless the first app host serves it already: an upgrade is timed from there."""
+        if in_host("ai-cs-app1", "readlink", f"{INSTALL}/current", check=False).strip() != f"releases/{OLD}":
+            log(f"back to {OLD} first (not timed)")
+            self.playbook("playbooks/rollback.yml", *batch, version=OLD, rollback_backup=False)
 
     @staticmethod
     def sleep_under_load() -> tuple[float, dict]:
