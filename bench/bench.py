@@ -113,7 +113,6 @@ CANARY_WATCH = "canary | Watch this batch's /metrics"
 # each operation's floor: the irreducible steps it must take (ready: per batch, one host's start-to-ready)
 FLOOR = {
     "upgrade": ("dump", "restore_read", "fetch", "migration", "ready"),
-    "upgrade-b": ("dump", "restore_read", "fetch", "migration", "ready"),
     "bare-swap": ("fetch", "ready"),
     "rollback": ("ready",),
     "rollback-nb": ("ready",),
@@ -121,6 +120,7 @@ FLOOR = {
     "config": ("ready",),
     "runbook-rb": ("ready",),
 }
+FLOOR["upgrade-b"] = FLOOR["upgrade"]  # the same upgrade, in other batches
 PER_BATCH = {"ready"}
 # the load alone: seconds of the prober with nothing else run, and the p99 latency (ms) above which the machine is
 # taken as not carrying the load (the services' own answers take about 10 ms; a drained switch's retries stay below)
@@ -363,7 +363,6 @@ class Bench:
         try:
             for fleet in self.args.hosts:
                 self.fleet(fleet)
-                self.results["floor"][str(fleet)]["batches"] = batches(self.args.batch, fleet)
         finally:
             scheduled_diagnose(on=True)
         self.results["ended"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -473,13 +472,17 @@ def summarize(results: dict) -> dict[str, dict[int, dict]]:
     return table
 
 
+def _spec(results: dict, operation: str) -> str:
+    """The deploy_batch_size the operation's runs switched with."""
+    return results["settings"]["batch_b"] if operation == "upgrade-b" else results["settings"]["batch"]
+
+
 def floor_of(results: dict, operation: str, fleet: int) -> float | None:
     """The operation's irreducible seconds on that fleet (per-batch steps times the number of batches)."""
     figures = results["floor"].get(str(fleet))
     if operation not in FLOOR or not figures:
         return None
-    spec = results["settings"]["batch_b"] if operation == "upgrade-b" else results["settings"]["batch"]
-    runs = len(batches(spec, fleet))
+    runs = len(batches(_spec(results, operation), fleet))
     if operation in ("bare-swap", "runbook-rb"):
         runs = fleet  # one host at a time
     return sum(figures[step] * (runs if step in PER_BATCH else 1) for step in FLOOR[operation])
@@ -491,10 +494,6 @@ Span = tuple[float, float, float]  # (median, low, high)
 def _seconds(table: dict, operation: str, fleet: int) -> Span:
     cell = table[operation][fleet]
     return cell["median"], cell["min"], cell["max"]
-
-
-def _spec(results: dict, operation: str) -> str:
-    return results["settings"]["batch_b"] if operation == "upgrade-b" else results["settings"]["batch"]
 
 
 def per_batch_cost(results: dict, table: dict) -> tuple[Span, str] | None:
@@ -692,6 +691,7 @@ def report(results: dict, out: Path) -> bool:
         lines += ["", "Deploy (upgrade) less the canary's watch window (pipeline_canary_window: time spent watching on "
                   "purpose, not work), over its floor: " + ", ".join(
                       f"N={n}: {s:.1f} s, {s / floor_of(results, 'upgrade', n):.1f}x" for n, s in watched)]  # fmt: skip
+    # (results before 2026-12-07 also recorded each fleet's batches there)
     lines += ["", "Floor per fleet (median seconds): " + "; ".join(
         f"N={n}: " + ", ".join(f"{k} {v:.2f}" for k, v in results["floor"][str(n)].items() if k != "batches")
         for n in fleets if str(n) in results["floor"])]  # fmt: skip
