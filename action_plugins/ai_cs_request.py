@@ -11,15 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import ansible.module_utils
 import yaml
 from ansible.plugins.action import ActionBase
-
-_UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
-if _UTILS not in ansible.module_utils.__path__:  # the project's module_utils, importable on the controller too
-    ansible.module_utils.__path__.append(_UTILS)
-
-from ansible.module_utils.ai_cs_plan import (  # noqa: E402
+from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_plan import (
     BOUNDS,
     CANARY_NUMBERS,
     FLAG_DEFAULTS,
@@ -28,7 +22,7 @@ from ansible.module_utils.ai_cs_plan import (  # noqa: E402
     check_request,
     hook_tasks_problem,
 )
-from ansible.module_utils.ai_cs_runstate import NoRunStateError, RunState  # noqa: E402
+from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_runstate import NoRunStateError, RunState
 
 SETTINGS = (
     "pipeline_canary",

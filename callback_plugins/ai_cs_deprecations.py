@@ -4,11 +4,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from ansible.plugins.callback import CallbackBase
-from ansible.utils.display import Display
-
 DOCUMENTATION = r"""
 name: ai_cs_deprecations
 type: aggregate
@@ -24,6 +19,11 @@ description:
 requirements:
   - enable in callbacks_enabled (ansible.cfg)
 """
+
+from typing import Any
+
+from ansible.plugins.callback import CallbackBase
+from ansible.utils.display import Display
 
 # The start of each deprecation message this project accepts, and why (docs/operations.md repeats it).
 NAMED = {

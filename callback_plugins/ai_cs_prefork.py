@@ -4,10 +4,6 @@
 
 from __future__ import annotations
 
-from ansible.plugins.callback import CallbackBase
-from ansible.plugins.loader import filter_loader, test_loader
-from ansible.template import Templar
-
 DOCUMENTATION = r"""
 name: ai_cs_prefork
 type: aggregate
@@ -21,6 +17,10 @@ description:
 requirements:
   - enable in callbacks_enabled (ansible.cfg)
 """
+
+from ansible.plugins.callback import CallbackBase
+from ansible.plugins.loader import filter_loader, test_loader
+from ansible.template import Templar
 
 
 class CallbackModule(CallbackBase):

@@ -4,13 +4,6 @@
 
 from __future__ import annotations
 
-import os
-import threading
-import time
-from typing import Any
-
-from ansible.plugins.callback import CallbackBase
-
 DOCUMENTATION = r"""
 name: ai_cs_progress
 type: aggregate
@@ -26,6 +19,13 @@ description:
 requirements:
   - enable in callbacks_enabled (ansible.cfg)
 """
+
+import os
+import threading
+import time
+from typing import Any
+
+from ansible.plugins.callback import CallbackBase
 
 
 def line(name: str, seconds: float) -> str:

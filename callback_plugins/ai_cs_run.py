@@ -4,11 +4,6 @@
 
 from __future__ import annotations
 
-import os
-
-from ansible import constants
-from ansible.plugins.callback import CallbackBase
-
 DOCUMENTATION = r"""
 name: ai_cs_run
 type: aggregate
@@ -24,6 +19,11 @@ description:
     they are not (ansible-runner, so ansible-navigator and AWX, set ANSIBLE_CALLBACK_PLUGINS to their own), the
     steps use the controller process' own directory instead (module_utils/ai_cs_runstate.py).
 """
+
+import os
+
+from ansible import constants
+from ansible.plugins.callback import CallbackBase
 
 
 class CallbackModule(CallbackBase):

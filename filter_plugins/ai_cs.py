@@ -11,41 +11,20 @@ to templates on the controller.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
-import ansible.module_utils
 import yaml
 from ansible.errors import AnsibleFilterError
-
-_MODULE_UTILS = Path(__file__).resolve().parent.parent / "module_utils"
-
-
-def _load(name: str) -> Any:
-    """module_utils/<name>.py as ansible.module_utils.<name>, the name the modules import it by on hosts."""
-    full = f"ansible.module_utils.{name}"
-    if full not in sys.modules:
-        spec = importlib.util.spec_from_file_location(full, _MODULE_UTILS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[full] = module
-        spec.loader.exec_module(module)
-        setattr(ansible.module_utils, name, module)
-    return sys.modules[full]
-
-
-_runbook = _load("ai_cs_runbook")
-_diagnose = _load("ai_cs_diagnose")
-_migrate = _load("ai_cs_migrate")
-_dsn = _load("ai_cs_dsn")
-for _dependency in ("ai_cs_http", "ai_cs_health", "ai_cs_webhook"):  # what ai_cs_release imports, in order
-    _load(_dependency)
-_release = _load("ai_cs_release")
-_report = _load("ai_cs_report")
-_host = _load("ai_cs_host")
+from ansible_collections.ai_cs.ops.plugins.module_utils import ai_cs_diagnose as _diagnose
+from ansible_collections.ai_cs.ops.plugins.module_utils import ai_cs_dsn as _dsn
+from ansible_collections.ai_cs.ops.plugins.module_utils import ai_cs_host as _host
+from ansible_collections.ai_cs.ops.plugins.module_utils import ai_cs_migrate as _migrate
+from ansible_collections.ai_cs.ops.plugins.module_utils import ai_cs_release as _release
+from ansible_collections.ai_cs.ops.plugins.module_utils import ai_cs_report as _report
+from ansible_collections.ai_cs.ops.plugins.module_utils import ai_cs_runbook as _runbook
 
 
 def runbook(text: Any) -> dict[str, Any]:
@@ -100,7 +79,7 @@ def role_options(steps: list[str], roles_dir: str) -> dict[str, Any]:
     """
     merged: dict[str, Any] = {}
     for step in steps:
-        role, _, entry = str(step).partition(" ")
+        role, _sep, entry = str(step).partition(" ")
         path = Path(roles_dir) / role / "meta" / "argument_specs.yml"
         try:
             specs = yaml.safe_load(path.read_text(encoding="utf-8"))["argument_specs"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: ai_cs_request
 author: ai-customer-service ops (@ai-cs-ops)
+version_added: "1.2.0"
 short_description: Check a deploy, rollback or reset request on the controller and describe the run
 description:
   - Checks the request whole before any host is contacted (module_utils/ai_cs_plan.py, one rule per function), namely

@@ -125,7 +125,7 @@ def main() -> int:
         elif restarts > state["restarts_seen"]:
             new = restarts - state["restarts_seen"]
             ours = min(killed, new)
-            for _ in range(new - ours):
+            for _restart in range(new - ours):
                 record(state, "crashed", f"the process exited unexpectedly; systemd restarted it ({restarts} so far)")
             killed -= ours
             state["restarts_seen"] = restarts
