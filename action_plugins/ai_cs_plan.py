@@ -4,11 +4,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import ansible.module_utils
 from ansible.plugins.action import ActionBase
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_plan import RefusedError, beside_backup, choose_targets
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_runstate import NoRunStateError, RunState
+
+_UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
+if _UTILS not in ansible.module_utils.__path__:  # the project's module_utils, importable on the controller too
+    ansible.module_utils.__path__.append(_UTILS)
+
+from ansible.module_utils.ai_cs_plan import RefusedError, beside_backup, choose_targets  # noqa: E402
+from ansible.module_utils.ai_cs_runstate import NoRunStateError, RunState  # noqa: E402
 
 
 class ActionModule(ActionBase):

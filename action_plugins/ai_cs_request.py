@@ -11,9 +11,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import ansible.module_utils
 import yaml
 from ansible.plugins.action import ActionBase
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_plan import (
+
+_UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
+if _UTILS not in ansible.module_utils.__path__:  # the project's module_utils, importable on the controller too
+    ansible.module_utils.__path__.append(_UTILS)
+
+from ansible.module_utils.ai_cs_plan import (  # noqa: E402
     BOUNDS,
     CANARY_NUMBERS,
     FLAG_DEFAULTS,
@@ -22,7 +28,7 @@ from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_plan import (
     check_request,
     hook_tasks_problem,
 )
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_runstate import NoRunStateError, RunState
+from ansible.module_utils.ai_cs_runstate import NoRunStateError, RunState  # noqa: E402
 
 SETTINGS = (
     "pipeline_canary",

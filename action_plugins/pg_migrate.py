@@ -4,10 +4,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import ansible.module_utils
 from ansible.plugins.action import ActionBase
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_runstate import RunState
+
+_UTILS = str(Path(__file__).resolve().parent.parent / "module_utils")
+if _UTILS not in ansible.module_utils.__path__:  # the project's module_utils, importable on the controller too
+    ansible.module_utils.__path__.append(_UTILS)
+
+from ansible.module_utils.ai_cs_runstate import RunState  # noqa: E402
 
 
 class ActionModule(ActionBase):

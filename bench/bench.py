@@ -63,8 +63,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "collections"))  # the project's collection, ai_cs.ops
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_plan import batches as pipeline_batches  # noqa: E402 - the pipeline's own rule
+import ansible.module_utils  # noqa: E402
+
+ansible.module_utils.__path__.append(str(ROOT / "module_utils"))  # the project's module_utils, as ansible loads them
+
+from ansible.module_utils.ai_cs_plan import batches as pipeline_batches  # noqa: E402 - the pipeline's own rule
 from ansible_run import json_document  # noqa: E402 - the tests' helpers, one level up
 from labutil import DB_PSQL, ENV, LOAD_NICE, NICE, in_host, run, scheduled_diagnose, under_load  # noqa: E402
 

@@ -11,20 +11,41 @@ to templates on the controller.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
+import ansible.module_utils
 import yaml
 from ansible.errors import AnsibleFilterError
-from ansible_collections.ai_cs.ops.plugins.module_utils import ai_cs_diagnose as _diagnose
-from ansible_collections.ai_cs.ops.plugins.module_utils import ai_cs_dsn as _dsn
-from ansible_collections.ai_cs.ops.plugins.module_utils import ai_cs_host as _host
-from ansible_collections.ai_cs.ops.plugins.module_utils import ai_cs_migrate as _migrate
-from ansible_collections.ai_cs.ops.plugins.module_utils import ai_cs_release as _release
-from ansible_collections.ai_cs.ops.plugins.module_utils import ai_cs_report as _report
-from ansible_collections.ai_cs.ops.plugins.module_utils import ai_cs_runbook as _runbook
+
+_MODULE_UTILS = Path(__file__).resolve().parent.parent / "module_utils"
+
+
+def _load(name: str) -> Any:
+    """module_utils/<name>.py as ansible.module_utils.<name>, the name the modules import it by on hosts."""
+    full = f"ansible.module_utils.{name}"
+    if full not in sys.modules:
+        spec = importlib.util.spec_from_file_location(full, _MODULE_UTILS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[full] = module
+        spec.loader.exec_module(module)
+        setattr(ansible.module_utils, name, module)
+    return sys.modules[full]
+
+
+_runbook = _load("ai_cs_runbook")
+_diagnose = _load("ai_cs_diagnose")
+_migrate = _load("ai_cs_migrate")
+_dsn = _load("ai_cs_dsn")
+for _dependency in ("ai_cs_http", "ai_cs_health", "ai_cs_webhook"):  # what ai_cs_release imports, in order
+    _load(_dependency)
+_release = _load("ai_cs_release")
+_report = _load("ai_cs_report")
+_host = _load("ai_cs_host")
 
 
 def runbook(text: Any) -> dict[str, Any]:

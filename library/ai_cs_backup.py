@@ -123,8 +123,8 @@ import re
 import threading
 import traceback
 
+from ansible.module_utils.ai_cs_runbook import explain
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_runbook import explain
 
 try:
     import psycopg2

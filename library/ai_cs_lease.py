@@ -81,8 +81,8 @@ import os
 import tempfile
 import time
 
+from ansible.module_utils.ai_cs_lease import describe, release, renew, take
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_lease import describe, release, renew, take
 
 
 def _read(path: str):

@@ -316,8 +316,7 @@ expired:
 
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_release import (
+from ansible.module_utils.ai_cs_release import (
     Check,
     Paths,
     StepError,
@@ -330,7 +329,8 @@ from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_release import (
     switch,
     verify,
 )
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_runbook import explain
+from ansible.module_utils.ai_cs_runbook import explain
+from ansible.module_utils.basic import AnsibleModule
 
 
 def main() -> None:

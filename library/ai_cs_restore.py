@@ -117,8 +117,8 @@ import hashlib
 import os
 import re
 
+from ansible.module_utils.ai_cs_runbook import explain
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_runbook import explain
 
 OWN_TABLES = (
     "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND pg_has_role(tableowner, 'MEMBER') ORDER BY 1"

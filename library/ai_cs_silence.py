@@ -121,14 +121,8 @@ import json
 import os
 import time
 
+from ansible.module_utils.ai_cs_silence import Alertmanager, alerts_since, problem, silence_body, stale
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_silence import (
-    Alertmanager,
-    alerts_since,
-    problem,
-    silence_body,
-    stale,
-)
 
 
 def _open(module: AnsibleModule, am: Alertmanager) -> dict:

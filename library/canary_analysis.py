@@ -139,17 +139,9 @@ baseline_left_out:
 import time
 from typing import Any
 
+from ansible.module_utils.ai_cs_canary import Counts, Limits, Watch, counts, judge, parse, readiness
+from ansible.module_utils.ai_cs_http import exchange
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_canary import (
-    Counts,
-    Limits,
-    Watch,
-    counts,
-    judge,
-    parse,
-    readiness,
-)
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_http import exchange
 
 
 def scrape(url: str, timeout: float, validate_certs: bool) -> tuple[dict | None, str | None]:

@@ -131,8 +131,8 @@ endpoints:
              body: {status: UP, components: {postgres: UP}}, attempts: 2, time_to_healthy: 1.02, problem: null}
 """
 
+from ansible.module_utils.ai_cs_health import probe, unhealthy
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_health import probe, unhealthy
 
 
 def main() -> None:

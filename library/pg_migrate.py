@@ -233,17 +233,11 @@ import re
 import time
 import traceback
 
+from ansible.module_utils.ai_cs_dsn import parse as parse_dsn
+from ansible.module_utils.ai_cs_migrate import MigrationError, Runner, at_stake, discover, plan
+from ansible.module_utils.ai_cs_runbook import explain
+from ansible.module_utils.ai_cs_runbook import row as runbook_row
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_dsn import parse as parse_dsn
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_migrate import (
-    MigrationError,
-    Runner,
-    at_stake,
-    discover,
-    plan,
-)
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_runbook import explain
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_runbook import row as runbook_row
 
 try:
     import psycopg2

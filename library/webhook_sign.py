@@ -146,14 +146,9 @@ replay:
   sample: {"status": 200, "response": {"status": "duplicate"}, "code": null, "latency_ms": 3.1}
 """
 
+from ansible.module_utils.ai_cs_http import exchange
+from ansible.module_utils.ai_cs_webhook import SIGNATURE_HEADER, canonical_body, rejection_code, signed_headers
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_http import exchange
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_webhook import (
-    SIGNATURE_HEADER,
-    canonical_body,
-    rejection_code,
-    signed_headers,
-)
 
 
 def main() -> None:

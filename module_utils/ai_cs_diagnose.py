@@ -21,7 +21,7 @@ import json
 import re
 from typing import Any
 
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_runbook import Row, match, row
+from ansible.module_utils.ai_cs_runbook import Row, match, row
 
 ENVIRONMENTS = ("production", "test", "development")
 REQUIRED_TABLES = ("cs_sessions", "cs_messages", "cs_tickets", "cs_audit_logs", "cs_message_dedup")

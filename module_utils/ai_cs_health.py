@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_http import exchange
+from ansible.module_utils.ai_cs_http import exchange
 
 MISSING = object()
 

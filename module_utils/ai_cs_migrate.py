@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_runbook import match as runbook_match
+from ansible.module_utils.ai_cs_runbook import match as runbook_match
 
 FILE_RE = re.compile(r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9_.-]+?)\.(?P<direction>up|down)\.sql$")
 ADVISORY_LOCK_SALT = 1486364155  # golang-migrate's advisoryLockIDSalt

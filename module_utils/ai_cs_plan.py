@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_release import MODES
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_runbook import explain
+from ansible.module_utils.ai_cs_release import MODES
+from ansible.module_utils.ai_cs_runbook import explain
 
 OPERATIONS = ("deploy", "rollback", "reset")
 # vMAJOR.MINOR.PATCH with an optional pre-release suffix, matched whole (fullmatch: "v1.0.0\n" is refused too)

@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_health import probe, unhealthy
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_webhook import smoke
+from ansible.module_utils.ai_cs_health import probe, unhealthy
+from ansible.module_utils.ai_cs_webhook import smoke
 
 SERVICE_FILE = "ai-customer-service"  # the executable's name inside a binary release
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")  # an image's content digest, as registries and IMAGE-DIGESTS write it

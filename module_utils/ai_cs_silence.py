@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_http import Answer, exchange
+from ansible.module_utils.ai_cs_http import Answer, exchange
 
 # The start of every silence comment this pipeline writes: how a later run recognises a dead run's silence.
 MARKER = "ai-cs pipeline: "

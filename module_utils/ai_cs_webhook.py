@@ -10,7 +10,7 @@ import hmac
 import json
 import time
 
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_http import exchange
+from ansible.module_utils.ai_cs_http import exchange
 
 TIMESTAMP_HEADER = "X-CS-Timestamp"
 SIGNATURE_HEADER = "X-CS-Signature"

@@ -13,8 +13,8 @@ import jinja2
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "collections"))  # the project's collection, ai_cs.ops
-from ansible_collections.ai_cs.ops.plugins.module_utils import ai_cs_runbook  # noqa: E402
+sys.path.insert(0, str(ROOT / "module_utils"))
+import ai_cs_runbook  # noqa: E402
 
 DOC = ROOT / "docs" / "runbook.md"
 RULES = ROOT / "roles" / "monitoring" / "templates" / "ai-customer-service.rules.yml.j2"

@@ -1,18 +1,24 @@
-"""The project's collection, ai_cs.ops, importable as Ansible imports it at run time (its collection loader): from
-collections/ (the sources, linked into the collection's layout), or from a built and installed copy when
-AI_CS_COLLECTIONS names the directory that holds its ansible_collections/ (scripts/collection.sh test)."""
+"""Make module_utils importable as ansible.module_utils.* for unit tests, as Ansible does at run time."""
 
 from __future__ import annotations
 
-import os
+import importlib.abc
+import importlib.util
+import sys
 from pathlib import Path
 
-from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
-
 ROOT = Path(__file__).resolve().parent.parent
-COLLECTIONS = Path(os.environ.get("AI_CS_COLLECTIONS") or ROOT / "collections").resolve()
-COLLECTION = COLLECTIONS / "ansible_collections" / "ai_cs" / "ops"
+MODULE_UTILS = ROOT / "module_utils"
 
-# What ansible-test units installs for a collection's tests: the finder, this collection's root first, then the
-# packages on sys.path (the ansible package's collections: test_awx_config checks tasks against awx.awx's modules).
-_AnsibleCollectionFinder(paths=[str(COLLECTIONS)], scan_sys_paths=True)._install()
+
+class ProjectModuleUtils(importlib.abc.MetaPathFinder):
+    """ansible.module_utils.<name> from the project's module_utils/<name>.py (they import each other so)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        prefix, _, name = fullname.rpartition(".")
+        if prefix == "ansible.module_utils" and (MODULE_UTILS / f"{name}.py").is_file():
+            return importlib.util.spec_from_file_location(fullname, MODULE_UTILS / f"{name}.py")
+        return None
+
+
+sys.meta_path.insert(0, ProjectModuleUtils())

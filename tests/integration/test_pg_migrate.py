@@ -181,7 +181,7 @@ def test_dirty_database_is_refused_with_the_fix(pg, db, release):
 
 
 def test_a_held_lock_makes_the_second_runner_wait_then_fail_naming_it(pg, db, release):
-    from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_migrate import advisory_lock_id
+    from ansible.module_utils.ai_cs_migrate import advisory_lock_id
 
     holder = pg.connect(db)
     holder.set_session(autocommit=True)

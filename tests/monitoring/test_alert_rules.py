@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_runbook import ROWS
+from ansible.module_utils.ai_cs_runbook import ROWS
 from monitoring_util import ROOT, render
 
 CASES = yaml.safe_load((ROOT / "tests" / "promtool" / "cases.yml").read_text())

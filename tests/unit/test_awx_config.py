@@ -15,6 +15,7 @@ import pytest
 import yaml
 from ansible.module_utils.testing import patch_module_args
 from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +39,11 @@ QUESTION_KEYS = {
 
 class RequestedError(Exception):
     """The module got past its argument validation and asked the controller for something."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _plugins():
+    init_plugin_loader()
 
 
 def tasks(monkeypatch, tmp_path) -> list[tuple[str, str, dict, bool]]:

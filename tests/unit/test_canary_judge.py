@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_canary import (
+from ansible.module_utils.ai_cs_canary import (
     Counts,
     Limits,
     Watch,

@@ -19,7 +19,9 @@ STRATEGY = (
 
 @pytest.fixture(scope="module")
 def plugin():
-    module = importlib.import_module("ansible_collections.ai_cs.ops.plugins.callback.ai_cs_deprecations")
+    spec = importlib.util.spec_from_file_location("ai_cs_deprecations", ROOT / "callback_plugins/ai_cs_deprecations.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     module.CallbackModule()  # what ansible does when it loads the enabled callbacks
     return module
 

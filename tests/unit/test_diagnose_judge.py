@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from copy import deepcopy
 
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_diagnose import judge, webhook_secret_problem
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_runbook import row
+from ansible.module_utils.ai_cs_diagnose import judge, webhook_secret_problem
+from ansible.module_utils.ai_cs_runbook import row
 
 NOW = 1_800_000_000.0
 SETTINGS = {

@@ -11,7 +11,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-filters = importlib.import_module("ansible_collections.ai_cs.ops.plugins.filter.ai_cs")  # filter_plugins/ai_cs.py
+spec = importlib.util.spec_from_file_location("ai_cs_filters", ROOT / "filter_plugins" / "ai_cs.py")
+filters = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(filters)
 F = filters.FilterModule().filters()
 
 NASTY = 'p/a+s=s:w@o%r"d\\$x #1'  # every URL- and shell-special character, a quote and a backslash

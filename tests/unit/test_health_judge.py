@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_health import judge
+from ansible.module_utils.ai_cs_health import judge
 
 SPEC = {
     "status": [200],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_host import problems
+from ansible.module_utils.ai_cs_host import problems
 
 DEBIAN_12 = {"os_family": "Debian", "distribution": "Debian", "distribution_version": "12.8",
              "distribution_major_version": "12", "pkg_mgr": "apt", "service_mgr": "systemd"}  # fmt: skip

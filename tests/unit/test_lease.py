@@ -4,7 +4,7 @@ database's lease row, for an environment without PostgreSQL."""
 from __future__ import annotations
 
 import pytest
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_lease import describe, release, renew, take
+from ansible.module_utils.ai_cs_lease import describe, release, renew, take
 
 NOW = 1_796_000_000.0
 BOB = {"run_id": "run-b", "owner": {"who": "bob@ctl"}, "taken_at": NOW - 100, "renewed_at": NOW - 10,

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_migrate import (
+from ansible.module_utils.ai_cs_migrate import (
     MigrationError,
     advisory_lock_id,
     at_stake,

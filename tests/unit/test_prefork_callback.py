@@ -25,7 +25,9 @@ def test_it_is_enabled_where_the_playbooks_run():
 
 
 def test_the_playbook_start_leaves_the_filters_and_tests_loaded_for_the_workers():
-    plugin = importlib.import_module("ansible_collections.ai_cs.ops.plugins.callback.ai_cs_prefork")
+    spec = importlib.util.spec_from_file_location("ai_cs_prefork", ROOT / "callback_plugins/ai_cs_prefork.py")
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
     for loader in (filter_loader, test_loader):
         loader._cached_non_collection_wrappers.clear()  # as in a controller that has not templated yet
     plugin.CallbackModule().v2_playbook_on_start(_Playbook())

@@ -33,7 +33,9 @@ class _Display:
 @pytest.fixture
 def progress(monkeypatch):
     monkeypatch.setenv("AI_CS_PROGRESS_INTERVAL", "1")
-    module = importlib.import_module("ansible_collections.ai_cs.ops.plugins.callback.ai_cs_progress")
+    spec = importlib.util.spec_from_file_location("ai_cs_progress", ROOT / "callback_plugins/ai_cs_progress.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     plugin = module.CallbackModule()
     plugin._display = _Display()
     return plugin

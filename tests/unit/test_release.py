@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 
 import pytest
-from ansible_collections.ai_cs.ops.plugins.module_utils import ai_cs_release as release
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_plan import swap_problem
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_release import (
+from ansible.module_utils import ai_cs_release as release
+from ansible.module_utils.ai_cs_plan import swap_problem
+from ansible.module_utils.ai_cs_release import (
     Check,
     Mode,
     Paths,

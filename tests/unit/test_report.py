@@ -5,12 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_report import (
-    host_outcome,
-    report_files,
-    report_markdown,
-    run_report,
-)
+from ansible.module_utils.ai_cs_report import host_outcome, report_files, report_markdown, run_report
 
 pytestmark = pytest.mark.unit
 

@@ -10,15 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_runbook import (
-    MIGRATION,
-    ROWS,
-    STARTUP,
-    WEBHOOK,
-    explain,
-    match,
-    row,
-)
+from ansible.module_utils.ai_cs_runbook import MIGRATION, ROWS, STARTUP, WEBHOOK, explain, match, row
 
 SAMPLES = {
     "memory-fallback": ["memory fallback is not allowed"],

@@ -8,13 +8,8 @@ import os
 from pathlib import Path
 
 import pytest
-from ansible_collections.ai_cs.ops.plugins.module_utils import ai_cs_runstate
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_runstate import (
-    ENV,
-    NoRunStateError,
-    RunState,
-    controller_dir,
-)
+from ansible.module_utils import ai_cs_runstate
+from ansible.module_utils.ai_cs_runstate import ENV, NoRunStateError, RunState, controller_dir
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_release import (
+from ansible.module_utils.ai_cs_release import (
     PREVIOUS_SECRET,
     PREVIOUS_UNTIL,
     WEBHOOK_SECRET,

@@ -5,14 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_http import Answer
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_silence import (
-    MARKER,
-    alerts_since,
-    problem,
-    silence_body,
-    stale,
-)
+from ansible.module_utils.ai_cs_http import Answer
+from ansible.module_utils.ai_cs_silence import MARKER, alerts_since, problem, silence_body, stale
 
 NOW = 1_796_000_000.0  # 2026-11-30T00:53:20Z
 

@@ -1,12 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.ai_cs.ops.plugins.module_utils.ai_cs_webhook import (
-    canonical_body,
-    rejection_code,
-    sign,
-    signed_headers,
-)
+from ansible.module_utils.ai_cs_webhook import canonical_body, rejection_code, sign, signed_headers
 from runbook import openssl_signature
 
 
